@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lucidnet/lucid/node"
+)
+
+func newPeerCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "peer", Short: "Reach peers by their ID"}
+	cmd.AddCommand(newPingCmd(g))
+	return cmd
+}
+
+func newPingCmd(g *globals) *cobra.Command {
+	var (
+		p      node.PingParams
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "ping <peer-id>",
+		Short: "Resolve a peer through the DHT by its ID alone, connect, and measure round trips",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p.PeerID = args[0]
+			return g.withAPI(cmd, func(ctx context.Context, api node.API) error {
+				res, err := api.Ping(ctx, p)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), res)
+				}
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "PING %s (resolved via %s", res.PeerID, res.ResolvedVia)
+				if res.Remote != "" {
+					fmt.Fprintf(out, ", connected to %s", res.Remote)
+				}
+				fmt.Fprintln(out, ")")
+				for i, rtt := range res.RTTMs {
+					fmt.Fprintf(out, "seq=%d time=%.3f ms\n", i+1, rtt)
+				}
+				fmt.Fprintf(out, "%d pings: min/avg/max = %.3f/%.3f/%.3f ms\n", len(res.RTTMs), res.MinMs, res.AvgMs, res.MaxMs)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().IntVarP(&p.Count, "count", "c", 3, "number of pings")
+	cmd.Flags().IntVar(&p.IntervalMs, "interval-ms", 1000, "milliseconds between pings")
+	cmd.Flags().BoolVar(&p.Fresh, "fresh", false, "close any open connection first, so the peer is looked up in the DHT and dialled anew")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}

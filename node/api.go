@@ -1,0 +1,296 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/lucidnet/lucid/node/rpc"
+	"github.com/lucidnet/lucid/p2p"
+	"github.com/lucidnet/lucid/p2p/capacity"
+)
+
+// API is the node's JSON-RPC surface. Service implements it in-process and
+// Client over HTTP, so the CLI and tests run the same calls either way.
+// Method names on the wire are in MethodNames.
+type API interface {
+	NodeInfo(ctx context.Context) (Info, error)
+	Peers(ctx context.Context) ([]PeerInfo, error)
+	FindNodes(ctx context.Context, p FindNodesParams) (FindNodesResult, error)
+	GetNode(ctx context.Context, p GetNodeParams) (*capacity.Record, error)
+	Ping(ctx context.Context, p PingParams) (PingResult, error)
+}
+
+// JSON-RPC method names.
+const (
+	MethodNodeInfo  = "lucid_nodeInfo"
+	MethodPeers     = "lucid_peers"
+	MethodFindNodes = "lucid_findNodes"
+	MethodGetNode   = "lucid_getNode"
+	MethodPing      = "lucid_ping"
+)
+
+// Info describes the answering node.
+type Info struct {
+	PeerID           string   `json:"peer_id"`
+	Addrs            []string `json:"addrs"`
+	Software         string   `json:"software"`
+	Arch             string   `json:"arch"`
+	Profile          string   `json:"profile"`
+	Transports       []string `json:"transports"`
+	Mode             string   `json:"mode"` // "server" (a node) or "client" (a CLI without a node)
+	UptimeSeconds    float64  `json:"uptime_seconds"`
+	ConnectedPeers   int      `json:"connected_peers"`
+	RoutingTableSize int      `json:"routing_table_size"`
+	// Capacity is the last record this node published; absent for clients
+	// and before the first publication.
+	Capacity *capacity.Record `json:"capacity,omitempty"`
+}
+
+// PeerInfo is one connected peer.
+type PeerInfo struct {
+	PeerID    string   `json:"peer_id"`
+	Addrs     []string `json:"addrs"` // remote address of each open connection
+	Direction string   `json:"direction"`
+	LatencyMs float64  `json:"latency_ms,omitempty"`
+}
+
+// FindNodesParams selects hosts. An empty service lists every node.
+type FindNodesParams struct {
+	Service      string `json:"service,omitempty"`
+	MinFreeSlots uint32 `json:"min_free_slots,omitempty"`
+	Limit        int    `json:"limit,omitempty"`
+}
+
+// FindNodesResult lists verified capacity records, and the providers whose
+// record could not be fetched or verified with the reason.
+type FindNodesResult struct {
+	Nodes  []*capacity.Record `json:"nodes"`
+	Failed []LookupFailure    `json:"failed,omitempty"`
+}
+
+// LookupFailure is one provider whose record was unusable.
+type LookupFailure struct {
+	PeerID string `json:"peer_id"`
+	Error  string `json:"error"`
+}
+
+// GetNodeParams names one peer.
+type GetNodeParams struct {
+	PeerID string `json:"peer_id"`
+}
+
+// PingParams asks for count pings, interval apart (default 1 and 1 s).
+type PingParams struct {
+	PeerID     string `json:"peer_id"`
+	Count      int    `json:"count,omitempty"`
+	IntervalMs int    `json:"interval_ms,omitempty"`
+	// Fresh drops any open connection to the peer first, so the ping shows
+	// a DHT lookup and a new dial rather than reusing a connection.
+	Fresh bool `json:"fresh,omitempty"`
+}
+
+// PingResult reports how the peer was reached and its round-trip times.
+type PingResult struct {
+	PeerID string `json:"peer_id"`
+	// ResolvedVia is "dht" when the addresses were looked up, "connected"
+	// when a connection already existed.
+	ResolvedVia   string    `json:"resolved_via"`
+	ResolvedAddrs []string  `json:"resolved_addrs,omitempty"`
+	Remote        string    `json:"remote,omitempty"`
+	RTTMs         []float64 `json:"rtt_ms"`
+	MinMs         float64   `json:"min_ms"`
+	AvgMs         float64   `json:"avg_ms"`
+	MaxMs         float64   `json:"max_ms"`
+}
+
+// Limits on what one API call may ask for.
+const (
+	maxPingCount    = 100
+	maxFindLimit    = 1000
+	defaultInterval = time.Second
+)
+
+// Service answers API calls from a node's or a client's network.
+type Service struct {
+	net        *p2p.Network
+	started    time.Time
+	now        func() time.Time
+	profile    p2p.Profile
+	transports []string
+	client     bool
+	capacity   func() *capacity.Record
+}
+
+var _ API = (*Service)(nil)
+
+func (s *Service) NodeInfo(context.Context) (Info, error) {
+	h := s.net.Host
+	info := Info{
+		PeerID:           h.ID().String(),
+		Addrs:            addrStrings(h.Addrs()),
+		Software:         Software(),
+		Arch:             Arch(),
+		Profile:          string(s.profile),
+		Transports:       s.transports,
+		Mode:             "server",
+		UptimeSeconds:    s.now().Sub(s.started).Seconds(),
+		ConnectedPeers:   len(h.Network().Peers()),
+		RoutingTableSize: s.net.DHT.RoutingTable().Size(),
+	}
+	if s.client {
+		info.Mode = "client"
+	}
+	if s.capacity != nil {
+		info.Capacity = s.capacity()
+	}
+	return info, nil
+}
+
+func (s *Service) Peers(context.Context) ([]PeerInfo, error) {
+	h := s.net.Host
+	var out []PeerInfo
+	for _, id := range h.Network().Peers() {
+		conns := h.Network().ConnsToPeer(id)
+		if len(conns) == 0 {
+			continue
+		}
+		pi := PeerInfo{PeerID: id.String(), Direction: conns[0].Stat().Direction.String()}
+		for _, c := range conns {
+			pi.Addrs = append(pi.Addrs, c.RemoteMultiaddr().String())
+		}
+		if l := h.Peerstore().LatencyEWMA(id); l > 0 {
+			pi.LatencyMs = ms(l)
+		}
+		out = append(out, pi)
+	}
+	slices.SortFunc(out, func(a, b PeerInfo) int { return strings.Compare(a.PeerID, b.PeerID) })
+	return out, nil
+}
+
+func (s *Service) FindNodes(ctx context.Context, p FindNodesParams) (FindNodesResult, error) {
+	if p.Service != "" && !slices.Contains(KnownServices, p.Service) {
+		return FindNodesResult{}, rpc.InvalidParams("unknown service %q (known: %v)", p.Service, KnownServices)
+	}
+	if p.Limit < 0 || p.Limit > maxFindLimit {
+		return FindNodesResult{}, rpc.InvalidParams("limit must be within 0..%d", maxFindLimit)
+	}
+	found, err := s.net.FindCapacity(ctx, p2p.FindQuery{Service: p.Service, MinFreeSlots: p.MinFreeSlots, Limit: p.Limit})
+	if err != nil {
+		return FindNodesResult{}, unavailable("find nodes", err)
+	}
+	res := FindNodesResult{Nodes: found.Records}
+	if res.Nodes == nil {
+		res.Nodes = []*capacity.Record{}
+	}
+	for id, err := range found.Failed {
+		res.Failed = append(res.Failed, LookupFailure{PeerID: id.String(), Error: err.Error()})
+	}
+	slices.SortFunc(res.Failed, func(a, b LookupFailure) int { return strings.Compare(a.PeerID, b.PeerID) })
+	return res, nil
+}
+
+func (s *Service) GetNode(ctx context.Context, p GetNodeParams) (*capacity.Record, error) {
+	id, err := parsePeer(p.PeerID)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.net.GetCapacity(ctx, id)
+	if errors.Is(err, p2p.ErrNoRecord) {
+		return nil, rpc.NotFound("%v", err)
+	}
+	if err != nil {
+		return nil, unavailable("get node", err)
+	}
+	return rec, nil
+}
+
+func (s *Service) Ping(ctx context.Context, p PingParams) (PingResult, error) {
+	id, err := parsePeer(p.PeerID)
+	if err != nil {
+		return PingResult{}, err
+	}
+	if p.Count == 0 {
+		p.Count = 1
+	}
+	if p.Count < 1 || p.Count > maxPingCount {
+		return PingResult{}, rpc.InvalidParams("count must be within 1..%d", maxPingCount)
+	}
+	interval := defaultInterval
+	if p.IntervalMs > 0 {
+		interval = time.Duration(p.IntervalMs) * time.Millisecond
+	}
+	res := PingResult{PeerID: id.String(), RTTMs: []float64{}}
+	how, err := s.net.Connect(ctx, id, p.Fresh)
+	res.ResolvedVia, res.ResolvedAddrs = how.Via, addrStrings(how.Addrs)
+	if err != nil {
+		return res, unavailable("reach peer", err)
+	}
+	if how.Remote != nil {
+		res.Remote = how.Remote.String()
+	}
+	rtts, err := s.net.Ping(ctx, id, p.Count, interval)
+	for _, d := range rtts {
+		res.RTTMs = append(res.RTTMs, ms(d))
+	}
+	if len(rtts) > 0 {
+		res.MinMs, res.MaxMs = ms(slices.Min(rtts)), ms(slices.Max(rtts))
+		var sum time.Duration
+		for _, d := range rtts {
+			sum += d
+		}
+		res.AvgMs = ms(sum / time.Duration(len(rtts)))
+	}
+	if err != nil {
+		return res, unavailable("ping", err)
+	}
+	return res, nil
+}
+
+// Register exposes the service's methods on a JSON-RPC server.
+func (s *Service) Register(srv *rpc.Server) {
+	srv.Register(MethodNodeInfo, rpc.Method(func(ctx context.Context, _ struct{}) (Info, error) { return s.NodeInfo(ctx) }))
+	srv.Register(MethodPeers, rpc.Method(func(ctx context.Context, _ struct{}) ([]PeerInfo, error) { return s.Peers(ctx) }))
+	srv.Register(MethodFindNodes, rpc.Method(s.FindNodes))
+	srv.Register(MethodGetNode, rpc.Method(s.GetNode))
+	srv.Register(MethodPing, rpc.Method(s.Ping))
+}
+
+func parsePeer(s string) (peer.ID, error) {
+	if s == "" {
+		return "", rpc.InvalidParams("peer_id is required")
+	}
+	id, err := peer.Decode(s)
+	if err != nil {
+		return "", rpc.InvalidParams("peer_id %q: %v", s, err)
+	}
+	return id, nil
+}
+
+// unavailable reports a network failure as EIP-1474's "resource
+// unavailable", keeping a deadline distinguishable for the caller.
+func unavailable(what string, err error) error {
+	var rerr *rpc.Error
+	if errors.As(err, &rerr) {
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return rpc.Unavailable("%s: timed out: %v", what, err)
+	}
+	return rpc.Unavailable("%s: %v", what, err)
+}
+
+func addrStrings(addrs []ma.Multiaddr) []string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

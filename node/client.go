@@ -1,0 +1,58 @@
+package node
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/lucidnet/lucid/node/rpc"
+	"github.com/lucidnet/lucid/p2p/capacity"
+)
+
+// Client calls a running node's API over JSON-RPC.
+type Client struct{ rpc *rpc.Client }
+
+var _ API = (*Client)(nil)
+
+// NewClient talks to the node API at addr (host:port) with a bearer token.
+func NewClient(addr, token string, hc *http.Client) *Client {
+	return &Client{rpc: rpc.NewClient("http://"+addr+"/", token, hc)}
+}
+
+// DialHome connects to the node running in home, if one is.
+func DialHome(home Home) (*Client, error) {
+	addr, err := home.RunningAPI()
+	if err != nil {
+		return nil, err
+	}
+	token, err := rpc.ReadToken(home.TokenPath())
+	if err != nil {
+		return nil, err
+	}
+	return NewClient(addr, token, nil), nil
+}
+
+func (c *Client) NodeInfo(ctx context.Context) (Info, error) {
+	return call[Info](ctx, c, MethodNodeInfo, nil)
+}
+
+func (c *Client) Peers(ctx context.Context) ([]PeerInfo, error) {
+	return call[[]PeerInfo](ctx, c, MethodPeers, nil)
+}
+
+func (c *Client) FindNodes(ctx context.Context, p FindNodesParams) (FindNodesResult, error) {
+	return call[FindNodesResult](ctx, c, MethodFindNodes, p)
+}
+
+func (c *Client) GetNode(ctx context.Context, p GetNodeParams) (*capacity.Record, error) {
+	return call[*capacity.Record](ctx, c, MethodGetNode, p)
+}
+
+func (c *Client) Ping(ctx context.Context, p PingParams) (PingResult, error) {
+	return call[PingResult](ctx, c, MethodPing, p)
+}
+
+func call[T any](ctx context.Context, c *Client, method string, params any) (T, error) {
+	var out T
+	err := c.rpc.Call(ctx, method, params, &out)
+	return out, err
+}

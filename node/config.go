@@ -1,0 +1,307 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/lucidnet/lucid/p2p"
+	"github.com/lucidnet/lucid/p2p/capacity"
+)
+
+// Default ports: 4710 for libp2p (TCP and UDP/QUIC), 4711 for the local API.
+const (
+	DefaultP2PPort = 4710
+	DefaultAPIAddr = "127.0.0.1:4711"
+)
+
+// Config is the node's config.toml. Field comments live in the template that
+// `lucid init` writes, where operators read them.
+type Config struct {
+	Node     NodeConfig     `toml:"node"`
+	P2P      P2PConfig      `toml:"p2p"`
+	API      APIConfig      `toml:"api"`
+	Log      LogConfig      `toml:"log"`
+	Capacity CapacityConfig `toml:"capacity"`
+}
+
+type NodeConfig struct {
+	Profile string `toml:"profile"`
+	Region  string `toml:"region"`
+}
+
+type P2PConfig struct {
+	Transports []string `toml:"transports"`
+	Listen     []string `toml:"listen"`
+	Announce   []string `toml:"announce"`
+	Bootstrap  []string `toml:"bootstrap"`
+}
+
+type APIConfig struct {
+	Listen string `toml:"listen"`
+}
+
+type LogConfig struct {
+	Level  string `toml:"level"`
+	Format string `toml:"format"`
+}
+
+type CapacityConfig struct {
+	SessionSlots  uint32   `toml:"session_slots"`
+	BandwidthMbps uint64   `toml:"bandwidth_mbps"`
+	Services      []string `toml:"services"`
+	// RecordLifetime is how long a published capacity record stays valid;
+	// the node republishes at half-life.
+	RecordLifetime Duration `toml:"record_lifetime"`
+}
+
+// Duration is a time.Duration written as "90s" or "1h" in TOML.
+type Duration time.Duration
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// DefaultConfig is what `lucid init` writes for a profile.
+func DefaultConfig(profile p2p.Profile) Config {
+	slots := uint32(4)
+	if profile == p2p.ProfileServer {
+		slots = 16
+	}
+	return Config{
+		Node: NodeConfig{Profile: string(profile)},
+		P2P: P2PConfig{
+			Transports: []string{"tcp", "quic"},
+			Listen: []string{
+				fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultP2PPort),
+				fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", DefaultP2PPort),
+			},
+		},
+		API: APIConfig{Listen: DefaultAPIAddr},
+		Log: LogConfig{Level: "info", Format: "text"},
+		Capacity: CapacityConfig{
+			SessionSlots:   slots,
+			BandwidthMbps:  100,
+			Services:       []string{capacity.ServiceRDP, capacity.ServiceSSH, capacity.ServiceVNC},
+			RecordLifetime: Duration(capacity.DefaultLifetime),
+		},
+	}
+}
+
+// LoadConfig reads a config file. Unknown keys are errors: a misspelt
+// setting that is silently ignored is worse than a refusal to start.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	return ParseConfig(b)
+}
+
+// ParseConfig decodes and validates config.toml bytes. Keys left out keep
+// their pi-profile defaults.
+func ParseConfig(b []byte) (Config, error) {
+	cfg := DefaultConfig(p2p.ProfilePi)
+	dec := toml.NewDecoder(bytes.NewReader(b)).DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		var strict *toml.StrictMissingError
+		if errors.As(err, &strict) {
+			return Config{}, fmt.Errorf("config: %s", strict.String())
+		}
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	// An empty TOML array and an absent key mean the same: nothing.
+	for _, list := range []*[]string{&cfg.P2P.Transports, &cfg.P2P.Listen, &cfg.P2P.Announce, &cfg.P2P.Bootstrap, &cfg.Capacity.Services} {
+		if len(*list) == 0 {
+			*list = nil
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Validate checks every field that would otherwise fail late, at startup or
+// at the first publication.
+func (c Config) Validate() error {
+	var errs []error
+	if err := p2p.Profile(c.Node.Profile).Valid(); err != nil {
+		errs = append(errs, fmt.Errorf("node.profile: %w", err))
+	}
+	if _, err := p2p.ResolveTransports(c.P2P.Transports); err != nil {
+		errs = append(errs, fmt.Errorf("p2p.transports: %w", err))
+	}
+	for _, field := range []struct {
+		name  string
+		addrs []string
+	}{{"p2p.listen", c.P2P.Listen}, {"p2p.announce", c.P2P.Announce}} {
+		if _, err := parseMultiaddrs(field.addrs); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field.name, err))
+		}
+	}
+	if _, err := ParseBootstrap(c.P2P.Bootstrap); err != nil {
+		errs = append(errs, fmt.Errorf("p2p.bootstrap: %w", err))
+	}
+	if err := checkLoopback(c.API.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("api.listen: %w", err))
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		errs = append(errs, fmt.Errorf("log.level: %w", err))
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
+	}
+	if c.Capacity.SessionSlots > 1024 {
+		errs = append(errs, fmt.Errorf("capacity.session_slots: %d is over 1024", c.Capacity.SessionSlots))
+	}
+	svcs := slices.Clone(c.Capacity.Services)
+	slices.Sort(svcs)
+	for i, s := range svcs {
+		if !slices.Contains(KnownServices, s) {
+			errs = append(errs, fmt.Errorf("capacity.services: unknown service %q (known: %s)", s, strings.Join(KnownServices, ", ")))
+		}
+		if i > 0 && svcs[i-1] == s {
+			errs = append(errs, fmt.Errorf("capacity.services: %q listed twice", s))
+		}
+	}
+	if lt := time.Duration(c.Capacity.RecordLifetime); lt < 10*time.Second || lt > capacity.MaxLifetime {
+		errs = append(errs, fmt.Errorf("capacity.record_lifetime: %s is outside 10s..%s", lt, capacity.MaxLifetime))
+	}
+	return errors.Join(errs...)
+}
+
+// KnownServices are the desktop services a host can offer.
+var KnownServices = []string{capacity.ServiceRDP, capacity.ServiceSSH, capacity.ServiceVNC}
+
+func parseMultiaddrs(ss []string) ([]ma.Multiaddr, error) {
+	out := make([]ma.Multiaddr, 0, len(ss))
+	for _, s := range ss {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", s, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// ParseBootstrap parses /.../p2p/<id> multiaddrs, merging addresses of the
+// same peer.
+func ParseBootstrap(ss []string) ([]peer.AddrInfo, error) {
+	addrs, err := parseMultiaddrs(ss)
+	if err != nil {
+		return nil, err
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap addresses must end in /p2p/<peer-id>: %w", err)
+	}
+	return infos, nil
+}
+
+// checkLoopback refuses an API address outside 127.0.0.0/8 and ::1: the API
+// can spend the node's money in later versions and is never exposed.
+func checkLoopback(hostport string) error {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q is not a loopback address", hostport)
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
+
+var configTemplate = template.Must(template.New("config").Funcs(template.FuncMap{
+	"list": func(ss []string) string {
+		q := make([]string, len(ss))
+		for i, s := range ss {
+			q[i] = fmt.Sprintf("%q", s)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	},
+}).Parse(`# Lucid node configuration (written by lucid init).
+# Every key is optional; a missing key takes the default shown here.
+# Unknown keys are errors, so a typo stops the node instead of being ignored.
+
+[node]
+# Resource profile: "pi" (Raspberry Pi 5 on a home link: few connections,
+# small caches) or "server" (limits scaled to the machine).
+profile = {{printf "%q" .Node.Profile}}
+# Optional region label advertised to clients, e.g. "eu-west".
+region = {{printf "%q" .Node.Region}}
+
+[p2p]
+# Transports, in order of preference: "tcp", "quic".
+transports = {{list .P2P.Transports}}
+# Multiaddrs to listen on. Port 0 picks a free port.
+listen = {{list .P2P.Listen}}
+# Multiaddrs to advertise instead of the listen addresses (for a port
+# forwarded on a router). Empty: advertise what the host observes.
+announce = {{list .P2P.Announce}}
+# Peers to join the network through, as /ip4/.../tcp/.../p2p/<peer-id>.
+bootstrap = {{list .P2P.Bootstrap}}
+
+[api]
+# JSON-RPC, /metrics and /healthz. Must be a loopback address; the bearer
+# token is in api.token beside this file.
+listen = {{printf "%q" .API.Listen}}
+
+[log]
+# debug, info, warn or error.
+level = {{printf "%q" .Log.Level}}
+# text or json.
+format = {{printf "%q" .Log.Format}}
+
+[capacity]
+# Concurrent remote-desktop sessions this node hosts.
+session_slots = {{.Capacity.SessionSlots}}
+# Bandwidth cap advertised to clients, in Mbit/s (0 = not capped).
+bandwidth_mbps = {{.Capacity.BandwidthMbps}}
+# Services offered: any of "rdp", "ssh", "vnc".
+services = {{list .Capacity.Services}}
+# How long a published capacity record is valid (at most 2h); the node
+# republishes at half-life and whenever its capacity changes.
+record_lifetime = "{{.Capacity.RecordLifetime}}"
+`))
+
+// Render writes the config as commented TOML.
+func (c Config) Render() ([]byte, error) {
+	var buf bytes.Buffer
+	if err := configTemplate.Execute(&buf, c); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

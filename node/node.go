@@ -1,0 +1,270 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/lucidnet/lucid/node/rpc"
+	"github.com/lucidnet/lucid/p2p"
+)
+
+// Version is the software version advertised in capacity records; release
+// builds set it with -ldflags "-X github.com/lucidnet/lucid/node.Version=...".
+var Version = "0.1.0-dev"
+
+// Software is the name/version string peers see.
+func Software() string { return "lucid/" + Version }
+
+// Arch is GOOS/GOARCH of this build.
+func Arch() string { return runtime.GOOS + "/" + runtime.GOARCH }
+
+// Options are the parts of a node that are not in config.toml: they come
+// from the process (logger, clock) or from tests.
+type Options struct {
+	Logger *slog.Logger
+	// Now is the clock used for capacity records and their validation.
+	Now func() time.Time
+	// ExtraTransports are offered to p2p.ResolveTransports (Tor, later).
+	ExtraTransports []p2p.Transport
+}
+
+// Node is a running Lucid daemon: libp2p host, DHT, GossipSub, datastore,
+// capacity publisher and the local API.
+type Node struct {
+	home    Home
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	started time.Time
+
+	store   datastore.Batching
+	closeDS func() error
+	net     *p2p.Network
+	reg     *prometheus.Registry
+	svc     *Service
+	pub     *CapacityPublisher
+
+	httpSrv *http.Server
+	apiAddr net.Addr
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start brings a node up from its home and config. It returns once the host
+// listens and the API serves; joining the network and publishing the
+// capacity record continue in the background.
+func Start(ctx context.Context, home Home, cfg Config, opts Options) (n *Node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	key, err := home.LoadIdentity()
+	if err != nil {
+		return nil, fmt.Errorf("load identity (run `lucid init` first?): %w", err)
+	}
+	token, err := rpc.LoadOrCreateToken(home.TokenPath())
+	if err != nil {
+		return nil, err
+	}
+	profile := p2p.Profile(cfg.Node.Profile)
+
+	n = &Node{home: home, cfg: cfg, log: opts.Logger, now: opts.Now, started: opts.Now()}
+	defer func() {
+		if err != nil {
+			_ = n.Close(context.Background())
+		}
+	}()
+
+	ds, err := openStore(home.DataDir(), profile)
+	if err != nil {
+		return nil, err
+	}
+	n.store, n.closeDS = ds, ds.Close
+
+	n.reg = prometheus.NewRegistry()
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if n.net, err = joinNetwork(key, cfg, p2p.DHTServer, n.store, n.reg, opts); err != nil {
+		return nil, err
+	}
+
+	loopCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.pub = newCapacityPublisher(n.net, n.store, key, cfg, home.DataDir(), n.log, opts.Now, newMetrics(n.reg, n.net))
+	n.svc = &Service{net: n.net, started: n.started, now: opts.Now, profile: profile, transports: cfg.P2P.Transports, capacity: n.pub.Last}
+
+	if err := n.serveAPI(token); err != nil {
+		return nil, err
+	}
+
+	n.wg.Go(func() { n.joinLoop(loopCtx) })
+	n.wg.Go(func() { n.pub.run(loopCtx) })
+	n.log.Info("node started", "peer", n.net.Host.ID(), "addrs", n.net.Host.Addrs(), "api", n.apiAddr.String(), "profile", profile)
+	return n, nil
+}
+
+// joinNetwork builds the host and joins the DHT and GossipSub. Nodes and
+// short-lived clients share it; the mode and datastore differ.
+func joinNetwork(key crypto.PrivKey, cfg Config, mode p2p.DHTMode, ds datastore.Batching, reg prometheus.Registerer, opts Options) (*p2p.Network, error) {
+	transports, err := p2p.ResolveTransports(cfg.P2P.Transports, opts.ExtraTransports...)
+	if err != nil {
+		return nil, err
+	}
+	bootstrap, err := ParseBootstrap(cfg.P2P.Bootstrap)
+	if err != nil {
+		return nil, err
+	}
+	hc := p2p.HostConfig{
+		Identity:   key,
+		Transports: transports,
+		Profile:    p2p.Profile(cfg.Node.Profile),
+		UserAgent:  Software(),
+		Registerer: reg,
+	}
+	if mode == p2p.DHTServer {
+		if hc.Listen, err = parseMultiaddrs(cfg.P2P.Listen); err != nil {
+			return nil, err
+		}
+		if hc.Announce, err = parseMultiaddrs(cfg.P2P.Announce); err != nil {
+			return nil, err
+		}
+	}
+	h, err := p2p.NewHost(hc)
+	if err != nil {
+		return nil, err
+	}
+	nw, err := p2p.JoinNetwork(h, p2p.NetworkConfig{
+		Mode:      mode,
+		Bootstrap: bootstrap,
+		Datastore: namespace.Wrap(ds, datastore.NewKey(dhtNamespace)),
+		Now:       opts.Now,
+	})
+	if err != nil {
+		_ = h.Close()
+		return nil, err
+	}
+	return nw, nil
+}
+
+// joinLoop keeps trying the bootstrap peers until one answers: on a Pi the
+// network may come up after the daemon, and a node that gave up would sit
+// alone until restarted.
+func (n *Node) joinLoop(ctx context.Context) {
+	backoff := time.Second
+	for {
+		attempt, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := n.net.Bootstrap(attempt)
+		cancel()
+		if err == nil {
+			n.log.Info("joined network", "routing_table", n.net.DHT.RoutingTable().Size())
+			n.pub.kick()
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		n.log.Warn("bootstrap failed; retrying", "err", err, "in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, time.Minute)
+	}
+}
+
+// Network is the node's libp2p host, DHT and GossipSub.
+func (n *Node) Network() *p2p.Network { return n.net }
+
+// Service is the node's API, as served over JSON-RPC.
+func (n *Node) Service() *Service { return n.svc }
+
+// APIAddr is the address the JSON-RPC, metrics and health endpoints listen on.
+func (n *Node) APIAddr() net.Addr { return n.apiAddr }
+
+// Home is the node's home directory.
+func (n *Node) Home() Home { return n.home }
+
+// Datastore is the node's persistent store. Subsystems take a namespace of it.
+func (n *Node) Datastore() datastore.Batching { return n.store }
+
+// Capacity returns the publisher of this node's capacity record.
+func (n *Node) Capacity() *CapacityPublisher { return n.pub }
+
+// Close stops the node: the API first (no new work), then the background
+// loops, the network, and last the datastore, which flushes to disk. It
+// returns when everything has stopped or ctx expires.
+func (n *Node) Close(ctx context.Context) error {
+	n.closeOnce.Do(func() {
+		done := make(chan error, 1)
+		go func() { done <- n.shutdown(ctx) }()
+		select {
+		case n.closeErr = <-done:
+		case <-ctx.Done():
+			n.closeErr = fmt.Errorf("shutdown did not finish: %w", ctx.Err())
+		}
+	})
+	return n.closeErr
+}
+
+func (n *Node) shutdown(ctx context.Context) error {
+	var errs []error
+	if n.httpSrv != nil {
+		_ = os.Remove(n.home.APIAddrPath())
+		if err := n.httpSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("api: %w", err))
+		}
+	}
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.wg.Wait()
+	if n.net != nil {
+		if err := n.net.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("network: %w", err))
+		}
+	}
+	if n.closeDS != nil {
+		if err := n.closeDS(); err != nil {
+			errs = append(errs, fmt.Errorf("datastore: %w", err))
+		}
+	}
+	n.log.Info("node stopped")
+	return errors.Join(errs...)
+}
+
+// NewLogger builds the process logger from the [log] config.
+func NewLogger(cfg LogConfig, w io.Writer) (*slog.Logger, error) {
+	level, err := parseLevel(cfg.Level)
+	if err != nil {
+		return nil, err
+	}
+	o := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, o)), nil
+}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package testnet
+
+import "syscall"
+
+func childProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }

@@ -1,0 +1,189 @@
+// Package testnet runs local Lucid networks of real nodes on loopback: in
+// one process for Go tests (Start), or as separate `lucid node run`
+// processes for people (Up, behind `lucid testnet up`).
+package testnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/lucidnet/lucid/node"
+	"github.com/lucidnet/lucid/p2p"
+)
+
+// Options shape an in-process network.
+type Options struct {
+	Nodes int
+	// Dir holds the node homes (node0, node1, ...). Empty: a temporary
+	// directory removed by Close.
+	Dir string
+	// Transports defaults to tcp and quic.
+	Transports []string
+	Logger     *slog.Logger
+	// Configure, if set, adjusts each node's config before it starts.
+	Configure func(i int, cfg *node.Config)
+}
+
+// Network is a running in-process network. Node 0 is every other node's
+// bootstrap peer.
+type Network struct {
+	Nodes []*node.Node
+	Homes []node.Home
+
+	opts    Options
+	dir     string
+	tempDir bool
+	configs []node.Config
+}
+
+// NodeConfig is the config of a testnet node: loopback only, free ports,
+// pi profile, quiet logs.
+func NodeConfig(transports []string, bootstrap []string) node.Config {
+	cfg := node.DefaultConfig(p2p.ProfilePi)
+	if len(transports) > 0 {
+		cfg.P2P.Transports = transports
+	}
+	cfg.P2P.Listen = nil
+	for _, t := range cfg.P2P.Transports {
+		switch t {
+		case "tcp":
+			cfg.P2P.Listen = append(cfg.P2P.Listen, "/ip4/127.0.0.1/tcp/0")
+		case "quic":
+			cfg.P2P.Listen = append(cfg.P2P.Listen, "/ip4/127.0.0.1/udp/0/quic-v1")
+		}
+	}
+	cfg.P2P.Bootstrap = bootstrap
+	cfg.API.Listen = "127.0.0.1:0"
+	return cfg
+}
+
+// Start initialises and starts opts.Nodes nodes. It returns once every node
+// runs; use WaitPublished to wait for the capacity records.
+func Start(ctx context.Context, opts Options) (nw *Network, err error) {
+	if opts.Nodes < 1 {
+		return nil, errors.New("testnet needs at least one node")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	nw = &Network{opts: opts, dir: opts.Dir}
+	if nw.dir == "" {
+		if nw.dir, err = os.MkdirTemp("", "lucid-testnet-"); err != nil {
+			return nil, err
+		}
+		nw.tempDir = true
+	}
+	defer func() {
+		if err != nil {
+			_ = nw.Close()
+		}
+	}()
+	var bootstrap []string
+	for i := range opts.Nodes {
+		cfg := NodeConfig(opts.Transports, bootstrap)
+		if opts.Configure != nil {
+			opts.Configure(i, &cfg)
+		}
+		home := node.Home{Dir: filepath.Join(nw.dir, fmt.Sprintf("node%d", i))}
+		if _, err := node.Init(home, cfg); err != nil {
+			return nil, fmt.Errorf("init node %d: %w", i, err)
+		}
+		n, err := node.Start(ctx, home, cfg, node.Options{Logger: opts.Logger.With("node", i)})
+		if err != nil {
+			return nil, fmt.Errorf("start node %d: %w", i, err)
+		}
+		nw.Nodes, nw.Homes, nw.configs = append(nw.Nodes, n), append(nw.Homes, home), append(nw.configs, cfg)
+		if i == 0 {
+			if bootstrap, err = BootstrapAddrs(n.Network().Host.ID(), n.Network().Host.Addrs()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return nw, nil
+}
+
+// BootstrapAddrs turns a peer's listen addresses into /p2p/ multiaddrs that
+// others can bootstrap from.
+func BootstrapAddrs(id peer.ID, addrs []ma.Multiaddr) ([]string, error) {
+	infos, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: id, Addrs: addrs})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(infos))
+	for i, a := range infos {
+		out[i] = a.String()
+	}
+	return out, nil
+}
+
+// Bootstrap is the address list of node 0.
+func (nw *Network) Bootstrap() []string {
+	addrs, _ := BootstrapAddrs(nw.Nodes[0].Network().Host.ID(), nw.Nodes[0].Network().Host.Addrs())
+	return addrs
+}
+
+// WaitPublished waits until every node has put its capacity record in the DHT.
+func (nw *Network) WaitPublished(ctx context.Context) error {
+	for i, n := range nw.Nodes {
+		select {
+		case <-n.Capacity().Published():
+		case <-ctx.Done():
+			return fmt.Errorf("node %d did not publish its capacity record: %w", i, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// Restart stops node i and starts it again from the same home, as an
+// operator's restart would.
+func (nw *Network) Restart(ctx context.Context, i int) error {
+	if err := nw.Nodes[i].Close(ctx); err != nil {
+		return fmt.Errorf("stop node %d: %w", i, err)
+	}
+	cfg := nw.configs[i]
+	if i == 0 {
+		// Node 0 comes back on new ports; let it find the network through
+		// node 1 the way any other node would.
+		cfg.P2P.Bootstrap = nw.bootstrapOf(1)
+	}
+	n, err := node.Start(ctx, nw.Homes[i], cfg, node.Options{Logger: nw.opts.Logger.With("node", i)})
+	if err != nil {
+		return fmt.Errorf("restart node %d: %w", i, err)
+	}
+	nw.Nodes[i] = n
+	return nil
+}
+
+func (nw *Network) bootstrapOf(i int) []string {
+	if i >= len(nw.Nodes) {
+		return nil
+	}
+	addrs, _ := BootstrapAddrs(nw.Nodes[i].Network().Host.ID(), nw.Nodes[i].Network().Host.Addrs())
+	return addrs
+}
+
+// Close stops every node, in parallel, and removes a temporary directory.
+func (nw *Network) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errs := make(chan error, len(nw.Nodes))
+	for _, n := range nw.Nodes {
+		go func() { errs <- n.Close(ctx) }()
+	}
+	var all []error
+	for range nw.Nodes {
+		all = append(all, <-errs)
+	}
+	if nw.tempDir {
+		all = append(all, os.RemoveAll(nw.dir))
+	}
+	return errors.Join(all...)
+}
