@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/ipfs/go-cid"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
 	mh "github.com/multiformats/go-multihash"
@@ -55,11 +56,16 @@ func (n *Network) Advertise(ctx context.Context, services []string) error {
 // ErrNoRecord means the DHT holds no valid capacity record for a peer.
 var ErrNoRecord = errors.New("no capacity record found")
 
+// recordQuorum is how many copies of a record a lookup collects before it
+// answers with the best: enough to outvote a stale holder, few enough that
+// dead peers in the routing table do not hold the answer up.
+const recordQuorum = 3
+
 // GetCapacity fetches and verifies one peer's capacity record. The DHT has
 // already run the validator on every copy it saw and kept the best one;
 // opening it again binds the answer to the peer that was asked for.
 func (n *Network) GetCapacity(ctx context.Context, id peer.ID) (*capacity.Record, error) {
-	val, err := n.DHT.GetValue(ctx, capacity.Key(id))
+	val, err := n.DHT.GetValue(ctx, capacity.Key(id), dht.Quorum(recordQuorum))
 	if errors.Is(err, routing.ErrNotFound) {
 		return nil, fmt.Errorf("%s: %w", id, ErrNoRecord)
 	}
