@@ -4,7 +4,7 @@
 GO          ?= go
 BIN         := bin/lucid
 PKG         := ./...
-VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
+VERSION     ?= $(shell git describe --tags --dirty 2>/dev/null || echo 0.1.0-dev+$$(git rev-parse --short HEAD 2>/dev/null || echo unknown))
 LDFLAGS     := -s -w -X github.com/lucidnet/lucid/node.Version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.0
 NODES       ?= 5

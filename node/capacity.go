@@ -139,7 +139,7 @@ func (p *CapacityPublisher) run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			p.log.Debug("capacity publish failed; retrying", "err", err, "in", backoff)
+			p.log.Debug("capacity publish failed; retrying", "err", err, "in", backoff.String())
 			next, backoff = backoff, min(2*backoff, maxRetryBackoff)
 		} else {
 			backoff = time.Second

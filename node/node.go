@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -71,7 +70,7 @@ type Node struct {
 // Start brings a node up from its home and config. It returns once the host
 // listens and the API serves; joining the network and publishing the
 // capacity record continue in the background.
-func Start(ctx context.Context, home Home, cfg Config, opts Options) (n *Node, err error) {
+func Start(ctx context.Context, home Home, cfg Config, opts Options) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -91,9 +90,10 @@ func Start(ctx context.Context, home Home, cfg Config, opts Options) (n *Node, e
 	}
 	profile := p2p.Profile(cfg.Node.Profile)
 
-	n = &Node{home: home, cfg: cfg, log: opts.Logger, now: opts.Now, started: opts.Now()}
+	n := &Node{home: home, cfg: cfg, log: opts.Logger, now: opts.Now, started: opts.Now()}
+	started := false
 	defer func() {
-		if err != nil {
+		if !started {
 			_ = n.Close(context.Background())
 		}
 	}()
@@ -123,6 +123,7 @@ func Start(ctx context.Context, home Home, cfg Config, opts Options) (n *Node, e
 	n.wg.Go(func() { n.joinLoop(loopCtx) })
 	n.wg.Go(func() { n.pub.run(loopCtx) })
 	n.log.Info("node started", "peer", n.net.Host.ID(), "addrs", n.net.Host.Addrs(), "api", n.apiAddr.String(), "profile", profile)
+	started = true
 	return n, nil
 }
 
@@ -186,7 +187,7 @@ func (n *Node) joinLoop(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		n.log.Warn("bootstrap failed; retrying", "err", err, "in", backoff)
+		n.log.Warn("bootstrap failed; retrying", "err", err, "in", backoff.String())
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
@@ -254,17 +255,4 @@ func (n *Node) shutdown(ctx context.Context) error {
 	}
 	n.log.Info("node stopped")
 	return errors.Join(errs...)
-}
-
-// NewLogger builds the process logger from the [log] config.
-func NewLogger(cfg LogConfig, w io.Writer) (*slog.Logger, error) {
-	level, err := parseLevel(cfg.Level)
-	if err != nil {
-		return nil, err
-	}
-	o := &slog.HandlerOptions{Level: level}
-	if cfg.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, o)), nil
-	}
-	return slog.New(slog.NewTextHandler(w, o)), nil
 }

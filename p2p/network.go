@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 
 	"github.com/lucidnet/lucid/p2p/capacity"
 )
@@ -96,6 +97,11 @@ func (n *Network) Bootstrap(ctx context.Context) error {
 	for _, ai := range n.bootstrap {
 		if ai.ID == n.Host.ID() {
 			continue
+		}
+		// The caller retries on its own schedule; the swarm's backoff from
+		// the previous failure would otherwise refuse the attempt unseen.
+		if sw, ok := n.Host.Network().(*swarm.Swarm); ok {
+			sw.Backoff().Clear(ai.ID)
 		}
 		if err := n.Host.Connect(ctx, ai); err != nil {
 			errs = append(errs, fmt.Errorf("bootstrap %s: %w", ai.ID, err))

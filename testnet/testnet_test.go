@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/stretchr/testify/require"
 
 	"github.com/lucidnet/lucid/node"
@@ -110,4 +111,29 @@ func TestRestartKeepsIdentityAndIsFoundAgain(t *testing.T) {
 	p, err := nw.Nodes[0].Service().Ping(ctx, node.PingParams{PeerID: id.String(), Fresh: true})
 	require.NoError(t, err)
 	require.Equal(t, "dht", p.ResolvedVia)
+}
+
+// The GossipSub router is wired: a message published by one node reaches
+// every other node of the network.
+func TestGossipSubReachesEveryNode(t *testing.T) {
+	nw := startNetwork(t, 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const topicName = "/lucid/test/1"
+	var subs []*pubsub.Subscription
+	var topics []*pubsub.Topic
+	for _, n := range nw.Nodes {
+		topic, err := n.Network().PubSub.Join(topicName)
+		require.NoError(t, err)
+		sub, err := topic.Subscribe()
+		require.NoError(t, err)
+		topics, subs = append(topics, topic), append(subs, sub)
+	}
+	require.NoError(t, topics[0].Publish(ctx, []byte("hello"), pubsub.WithReadiness(pubsub.MinTopicSize(len(nw.Nodes)-1))))
+	for i, sub := range subs[1:] {
+		msg, err := sub.Next(ctx)
+		require.NoError(t, err, "node %d", i+1)
+		require.Equal(t, "hello", string(msg.Data))
+		require.Equal(t, nw.Nodes[0].Network().Host.ID(), msg.GetFrom())
+	}
 }

@@ -67,12 +67,13 @@ Flags override config.toml for this run only.`,
 			if err != nil {
 				return err
 			}
+			node.RouteLibraryLogs(log)
 			n, err := node.Start(cmd.Context(), home, cfg, node.Options{Logger: log})
 			if err != nil {
 				return err
 			}
 			<-cmd.Context().Done()
-			log.Info("shutting down", "grace", shutdownGrace)
+			log.Info("shutting down", "grace", shutdownGrace.String())
 			ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 			defer cancel()
 			if err := n.Close(ctx); err != nil {
