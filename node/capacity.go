@@ -50,6 +50,7 @@ type CapacityPublisher struct {
 	last         *capacity.Record
 	lastErr      error
 	published    chan struct{} // closed after the first successful publication
+	announced    bool          // published is closed
 	advertised   []string
 	advertisedAt time.Time
 
@@ -76,9 +77,10 @@ func newCapacityPublisher(nw *p2p.Network, store datastore.Datastore, key crypto
 // SetFreeSlots changes the advertised free session slots and republishes.
 // The sessions subsystem calls it as sessions start and end.
 func (p *CapacityPublisher) SetFreeSlots(free uint32) {
+	free = min(free, p.cfg.Capacity.SessionSlots)
 	p.mu.Lock()
 	changed := p.slotsFree != free
-	p.slotsFree = min(free, p.cfg.Capacity.SessionSlots)
+	p.slotsFree = free
 	p.mu.Unlock()
 	if changed {
 		p.kick()
@@ -159,25 +161,23 @@ func (p *CapacityPublisher) lastError() error {
 
 // publish seals a fresh record and stores it in the DHT, then advertises
 // the node under each service key when the services changed or the
-// provider records are due for renewal.
+// provider records are due for renewal. Published() closes after the first
+// time both succeeded: only then can clients find the node.
 func (p *CapacityPublisher) publish(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
-	rec, err := p.build(ctx)
+	rec, err := p.putRecord(ctx)
 	if err == nil {
-		var sealed []byte
-		if sealed, err = rec.Seal(p.key); err == nil {
-			err = p.net.PublishCapacity(ctx, sealed)
-		}
+		err = p.advertise(ctx, rec.Services)
 	}
 	p.mu.Lock()
 	p.lastErr = err
-	if err == nil {
-		first := p.last == nil
+	if rec != nil {
 		p.last = rec
-		if first {
-			close(p.published)
-		}
+	}
+	if err == nil && !p.announced {
+		p.announced = true
+		close(p.published)
 	}
 	p.mu.Unlock()
 	if err != nil {
@@ -188,18 +188,38 @@ func (p *CapacityPublisher) publish(ctx context.Context) error {
 	p.metrics.capacitySeq.Set(float64(rec.Seq))
 	p.metrics.capacityExpiry.Set(float64(rec.Expires.Unix()))
 	p.log.Debug("capacity record published", "seq", rec.Seq, "slots_free", rec.SlotsFree, "expires", rec.Expires)
+	return nil
+}
 
+// putRecord builds, seals and stores a record; it returns the record only
+// once the DHT has it.
+func (p *CapacityPublisher) putRecord(ctx context.Context) (*capacity.Record, error) {
+	rec, err := p.build(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := rec.Seal(p.key)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.net.PublishCapacity(ctx, sealed); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+func (p *CapacityPublisher) advertise(ctx context.Context, services []string) error {
 	p.mu.Lock()
-	due := !slices.Equal(p.advertised, rec.Services) || p.now().Sub(p.advertisedAt) > readvertiseEvery
+	due := !slices.Equal(p.advertised, services) || p.now().Sub(p.advertisedAt) > readvertiseEvery
 	p.mu.Unlock()
 	if !due {
 		return nil
 	}
-	if err := p.net.Advertise(ctx, rec.Services); err != nil {
+	if err := p.net.Advertise(ctx, services); err != nil {
 		return fmt.Errorf("advertise: %w", err)
 	}
 	p.mu.Lock()
-	p.advertised, p.advertisedAt = rec.Services, p.now()
+	p.advertised, p.advertisedAt = services, p.now()
 	p.mu.Unlock()
 	return nil
 }

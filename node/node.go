@@ -52,7 +52,6 @@ type Node struct {
 	started time.Time
 
 	store   datastore.Batching
-	closeDS func() error
 	net     *p2p.Network
 	reg     *prometheus.Registry
 	svc     *Service
@@ -98,11 +97,9 @@ func Start(ctx context.Context, home Home, cfg Config, opts Options) (*Node, err
 		}
 	}()
 
-	ds, err := openStore(home.DataDir(), profile)
-	if err != nil {
+	if n.store, err = openStore(home.DataDir(), profile); err != nil {
 		return nil, err
 	}
-	n.store, n.closeDS = ds, ds.Close
 
 	n.reg = prometheus.NewRegistry()
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -248,8 +245,8 @@ func (n *Node) shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("network: %w", err))
 		}
 	}
-	if n.closeDS != nil {
-		if err := n.closeDS(); err != nil {
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("datastore: %w", err))
 		}
 	}

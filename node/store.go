@@ -17,7 +17,7 @@ import (
 // node acknowledges (sequence numbers now; sessions, proofs and payouts
 // later) goes through putDurable, which syncs before returning, so kill -9
 // loses nothing acknowledged.
-func openStore(dir string, profile p2p.Profile) (*badger4.Datastore, error) {
+func openStore(dir string, profile p2p.Profile) (datastore.Batching, error) {
 	opts := badger4.DefaultOptions
 	opts.GcInterval = 15 * time.Minute
 	opts.Options = opts.Options.WithSyncWrites(false)

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -11,7 +13,38 @@ import (
 
 func newPeerCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "peer", Short: "Reach peers by their ID"}
-	cmd.AddCommand(newPingCmd(g))
+	cmd.AddCommand(newPingCmd(g), newPeerLsCmd(g))
+	return cmd
+}
+
+func newPeerLsCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List the peers the node is connected to",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withAPI(cmd, func(ctx context.Context, api node.API) error {
+				peers, err := api.Peers(ctx)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					if peers == nil {
+						peers = []node.PeerInfo{}
+					}
+					return printJSON(cmd.OutOrStdout(), peers)
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "PEER ID\tDIRECTION\tLATENCY\tADDRESS")
+				for _, p := range peers {
+					fmt.Fprintf(w, "%s\t%s\t%.2f ms\t%s\n", p.PeerID, p.Direction, p.LatencyMs, strings.Join(p.Addrs, " "))
+				}
+				return w.Flush()
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
 
