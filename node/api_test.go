@@ -15,15 +15,22 @@ import (
 	"github.com/lucidnet/lucid/testnet"
 )
 
+// startNetwork runs n nodes that have all published their records.
+func startNetwork(ctx context.Context, t *testing.T, n int) *testnet.Network {
+	t.Helper()
+	nw, err := testnet.Start(ctx, testnet.Options{Nodes: n})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = nw.Close() })
+	require.NoError(t, nw.WaitPublished(ctx))
+	return nw
+}
+
 // The JSON-RPC client and the in-process service answer alike: every API
 // method, through both, on a running network.
 func TestClientAndServiceAgree(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	nw, err := testnet.Start(ctx, testnet.Options{Nodes: 3})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = nw.Close() })
-	require.NoError(t, nw.WaitPublished(ctx))
+	nw := startNetwork(ctx, t, 3)
 
 	n := nw.Nodes[0]
 	client, err := node.DialHome(n.Home())
@@ -86,10 +93,7 @@ func TestClientAndServiceAgree(t *testing.T) {
 func TestFreeSlotsChangeIsRepublished(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	nw, err := testnet.Start(ctx, testnet.Options{Nodes: 3})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = nw.Close() })
-	require.NoError(t, nw.WaitPublished(ctx))
+	nw := startNetwork(ctx, t, 3)
 
 	host := nw.Nodes[1]
 	id := host.Network().Host.ID().String()

@@ -51,11 +51,11 @@ type Node struct {
 	now     func() time.Time
 	started time.Time
 
-	store   datastore.Batching
-	net     *p2p.Network
-	reg     *prometheus.Registry
-	svc     *Service
-	pub     *CapacityPublisher
+	store datastore.Batching
+	net   *p2p.Network
+	reg   *prometheus.Registry
+	svc   *Service
+	pub   *CapacityPublisher
 
 	httpSrv *http.Server
 	apiAddr net.Addr
