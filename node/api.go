@@ -13,6 +13,7 @@ import (
 	"github.com/lucidnet/lucid/node/rpc"
 	"github.com/lucidnet/lucid/p2p"
 	"github.com/lucidnet/lucid/p2p/capacity"
+	"github.com/lucidnet/lucid/sessions"
 )
 
 // API is the node's JSON-RPC surface. Service implements it in-process and
@@ -24,6 +25,10 @@ type API interface {
 	FindNodes(ctx context.Context, p FindNodesParams) (FindNodesResult, error)
 	GetNode(ctx context.Context, p GetNodeParams) (*capacity.Record, error)
 	Ping(ctx context.Context, p PingParams) (PingResult, error)
+	Connect(ctx context.Context, p ConnectParams) (sessions.Info, error)
+	Sessions(ctx context.Context, p SessionsParams) ([]sessions.Info, error)
+	Session(ctx context.Context, p SessionParams) (sessions.Info, error)
+	KillSession(ctx context.Context, p SessionParams) (sessions.Info, error)
 }
 
 // JSON-RPC method names.
@@ -33,7 +38,45 @@ const (
 	MethodFindNodes = "lucid_findNodes"
 	MethodGetNode   = "lucid_getNode"
 	MethodPing      = "lucid_ping"
+	MethodConnect   = "lucid_connect"
+	MethodSessions  = "lucid_sessions"
+	MethodSession   = "lucid_session"
+	MethodKill      = "lucid_killSession"
 )
+
+// CodeSessionRejected is the JSON-RPC error code of a host's refusal; its
+// data carries the reason code and word.
+const CodeSessionRejected = -32010
+
+// ConnectParams asks for a session to a host known by its peer ID.
+type ConnectParams struct {
+	PeerID  string `json:"peer_id"`
+	Service string `json:"service"`
+	// Listen is the loopback address for the user's desktop client;
+	// default 127.0.0.1 on a free port.
+	Listen string `json:"listen,omitempty"`
+	// Params is the client's control policy; default: the strict profile
+	// plus what the service needs.
+	Params *sessions.ConnectionParams `json:"params,omitempty"`
+}
+
+// SessionsParams filters the session list.
+type SessionsParams struct {
+	State string `json:"state,omitempty"` // created, active, ended, failed
+	Role  string `json:"role,omitempty"`  // host, client
+}
+
+// SessionParams names one session.
+type SessionParams struct {
+	SessionID string `json:"session_id"`
+}
+
+// RejectionData is the data of a CodeSessionRejected error.
+type RejectionData struct {
+	Code   uint16 `json:"code"`
+	Reason string `json:"reason"`
+	Detail string `json:"detail,omitempty"`
+}
 
 // Info describes the answering node.
 type Info struct {
@@ -125,6 +168,7 @@ type Service struct {
 	transports []string
 	client     bool
 	capacity   func() *capacity.Record
+	sessions   *sessions.Manager
 }
 
 var _ API = (*Service)(nil)
@@ -252,6 +296,94 @@ func (s *Service) Ping(ctx context.Context, p PingParams) (PingResult, error) {
 	return res, nil
 }
 
+// errNoSessions answers session calls on a short-lived lookup client.
+var errNoSessions = rpc.Errorf(rpc.CodeMethodNotSupported, "sessions need a node or `lucid connect`, not a lookup client")
+
+func (s *Service) Connect(ctx context.Context, p ConnectParams) (sessions.Info, error) {
+	if s.sessions == nil {
+		return sessions.Info{}, errNoSessions
+	}
+	id, err := parsePeer(p.PeerID)
+	if err != nil {
+		return sessions.Info{}, err
+	}
+	if !slices.Contains(KnownServices, p.Service) {
+		return sessions.Info{}, rpc.InvalidParams("unknown service %q (known: %v)", p.Service, KnownServices)
+	}
+	if p.Listen != "" {
+		if err := checkLoopback(p.Listen); err != nil {
+			return sessions.Info{}, rpc.InvalidParams("listen: %v", err)
+		}
+	}
+	info, err := s.sessions.Connect(ctx, id, sessions.ConnectOptions{Service: p.Service, Params: p.Params, Listen: p.Listen})
+	var rej *sessions.RejectedError
+	switch {
+	case errors.As(err, &rej):
+		return info, rpc.Errorf(CodeSessionRejected, "%v", err).WithData(RejectionData{Code: uint16(rej.Reason), Reason: rej.Reason.Code(), Detail: rej.Detail})
+	case err != nil:
+		return info, unavailable("connect", err)
+	}
+	return info, nil
+}
+
+func (s *Service) Sessions(ctx context.Context, p SessionsParams) ([]sessions.Info, error) {
+	if s.sessions == nil {
+		return nil, errNoSessions
+	}
+	all, err := s.sessions.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []sessions.Info{}
+	for _, info := range all {
+		if (p.State == "" || info.State.String() == p.State) && (p.Role == "" || string(info.Role) == p.Role) {
+			out = append(out, info)
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) Session(ctx context.Context, p SessionParams) (sessions.Info, error) {
+	if s.sessions == nil {
+		return sessions.Info{}, errNoSessions
+	}
+	id, err := parseSession(p.SessionID)
+	if err != nil {
+		return sessions.Info{}, err
+	}
+	info, err := s.sessions.Get(ctx, id)
+	if errors.Is(err, sessions.ErrNotFound) {
+		return info, rpc.NotFound("%v", err)
+	}
+	return info, err
+}
+
+func (s *Service) KillSession(ctx context.Context, p SessionParams) (sessions.Info, error) {
+	if s.sessions == nil {
+		return sessions.Info{}, errNoSessions
+	}
+	id, err := parseSession(p.SessionID)
+	if err != nil {
+		return sessions.Info{}, err
+	}
+	info, err := s.sessions.Kill(ctx, id)
+	if errors.Is(err, sessions.ErrNotFound) {
+		return info, rpc.NotFound("%v", err)
+	}
+	if err != nil {
+		return info, rpc.InvalidInput("%v", err)
+	}
+	return info, nil
+}
+
+func parseSession(s string) (sessions.ID, error) {
+	id, err := sessions.ParseID(s)
+	if err != nil {
+		return id, rpc.InvalidParams("session_id %q: %v", s, err)
+	}
+	return id, nil
+}
+
 // Register exposes the service's methods on a JSON-RPC server.
 func (s *Service) Register(srv *rpc.Server) {
 	srv.Register(MethodNodeInfo, rpc.Method(func(ctx context.Context, _ struct{}) (Info, error) { return s.NodeInfo(ctx) }))
@@ -259,6 +391,10 @@ func (s *Service) Register(srv *rpc.Server) {
 	srv.Register(MethodFindNodes, rpc.Method(s.FindNodes))
 	srv.Register(MethodGetNode, rpc.Method(s.GetNode))
 	srv.Register(MethodPing, rpc.Method(s.Ping))
+	srv.Register(MethodConnect, rpc.Method(s.Connect))
+	srv.Register(MethodSessions, rpc.Method(s.Sessions))
+	srv.Register(MethodSession, rpc.Method(s.Session))
+	srv.Register(MethodKill, rpc.Method(s.KillSession))
 }
 
 func parsePeer(s string) (peer.ID, error) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/lucidnet/lucid/node/rpc"
 	"github.com/lucidnet/lucid/p2p/capacity"
+	"github.com/lucidnet/lucid/sessions"
 )
 
 // Client calls a running node's API over JSON-RPC.
@@ -49,6 +50,22 @@ func (c *Client) GetNode(ctx context.Context, p GetNodeParams) (*capacity.Record
 
 func (c *Client) Ping(ctx context.Context, p PingParams) (PingResult, error) {
 	return call[PingResult](ctx, c, MethodPing, p)
+}
+
+func (c *Client) Connect(ctx context.Context, p ConnectParams) (sessions.Info, error) {
+	return call[sessions.Info](ctx, c, MethodConnect, p)
+}
+
+func (c *Client) Sessions(ctx context.Context, p SessionsParams) ([]sessions.Info, error) {
+	return call[[]sessions.Info](ctx, c, MethodSessions, p)
+}
+
+func (c *Client) Session(ctx context.Context, p SessionParams) (sessions.Info, error) {
+	return call[sessions.Info](ctx, c, MethodSession, p)
+}
+
+func (c *Client) KillSession(ctx context.Context, p SessionParams) (sessions.Info, error) {
+	return call[sessions.Info](ctx, c, MethodKill, p)
 }
 
 func call[T any](ctx context.Context, c *Client, method string, params any) (T, error) {

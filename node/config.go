@@ -19,6 +19,7 @@ import (
 
 	"github.com/lucidnet/lucid/p2p"
 	"github.com/lucidnet/lucid/p2p/capacity"
+	"github.com/lucidnet/lucid/sessions"
 )
 
 // Default ports: 4710 for libp2p (TCP and UDP/QUIC), 4711 for the local API.
@@ -35,6 +36,7 @@ type Config struct {
 	API      APIConfig      `toml:"api"`
 	Log      LogConfig      `toml:"log"`
 	Capacity CapacityConfig `toml:"capacity"`
+	Sessions SessionsConfig `toml:"sessions"`
 }
 
 type NodeConfig struct {
@@ -65,6 +67,29 @@ type CapacityConfig struct {
 	// RecordLifetime is how long a published capacity record stays valid;
 	// the node republishes at half-life.
 	RecordLifetime Duration `toml:"record_lifetime"`
+}
+
+// SessionsConfig is the host's session policy and where each service goes.
+type SessionsConfig struct {
+	// Access is "allow-all", "allowlist" or "denylist"; Peers is the list.
+	Access      string   `toml:"access"`
+	Peers       []string `toml:"peers"`
+	MaxDuration Duration `toml:"max_duration"`
+	IdleTimeout Duration `toml:"idle_timeout"`
+	Targets     Targets  `toml:"targets"`
+}
+
+// Targets are the local addresses of the desktop services a host forwards
+// sessions to.
+type Targets struct {
+	RDP string `toml:"rdp"`
+	VNC string `toml:"vnc"`
+	SSH string `toml:"ssh"`
+}
+
+// Map returns the targets by service name.
+func (t Targets) Map() map[string]string {
+	return map[string]string{capacity.ServiceRDP: t.RDP, capacity.ServiceVNC: t.VNC, capacity.ServiceSSH: t.SSH}
 }
 
 // Duration is a time.Duration written as "90s" or "1h" in TOML.
@@ -106,6 +131,12 @@ func DefaultConfig(profile p2p.Profile) Config {
 			Services:       []string{capacity.ServiceRDP, capacity.ServiceSSH, capacity.ServiceVNC},
 			RecordLifetime: Duration(capacity.DefaultLifetime),
 		},
+		Sessions: SessionsConfig{
+			Access:      "allow-all",
+			MaxDuration: Duration(8 * time.Hour),
+			IdleTimeout: Duration(30 * time.Minute),
+			Targets:     Targets{RDP: "127.0.0.1:3389", VNC: "127.0.0.1:5900", SSH: "127.0.0.1:22"},
+		},
 	}
 }
 
@@ -132,7 +163,7 @@ func ParseConfig(b []byte) (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	// An empty TOML array and an absent key mean the same: nothing.
-	for _, list := range []*[]string{&cfg.P2P.Transports, &cfg.P2P.Listen, &cfg.P2P.Announce, &cfg.P2P.Bootstrap, &cfg.Capacity.Services} {
+	for _, list := range []*[]string{&cfg.P2P.Transports, &cfg.P2P.Listen, &cfg.P2P.Announce, &cfg.P2P.Bootstrap, &cfg.Capacity.Services, &cfg.Sessions.Peers} {
 		if len(*list) == 0 {
 			*list = nil
 		}
@@ -189,7 +220,45 @@ func (c Config) Validate() error {
 	if lt := time.Duration(c.Capacity.RecordLifetime); lt < 10*time.Second || lt > capacity.MaxLifetime {
 		errs = append(errs, fmt.Errorf("capacity.record_lifetime: %s is outside 10s..%s", lt, capacity.MaxLifetime))
 	}
+	if _, err := c.Sessions.hostPolicy(c.Capacity.Services); err != nil {
+		errs = append(errs, fmt.Errorf("sessions: %w", err))
+	}
+	if err := c.sessionLimits().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("sessions.max_duration and idle_timeout must be whole seconds, 0s or more: %w", err))
+	}
+	targets := c.Sessions.Targets.Map()
+	for _, svc := range c.Capacity.Services {
+		if _, _, err := net.SplitHostPort(targets[svc]); err != nil {
+			errs = append(errs, fmt.Errorf("sessions.targets.%s: %q is not host:port: %w", svc, targets[svc], err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// hostPolicy turns the config into the host's session policy.
+func (s SessionsConfig) hostPolicy(services []string) (sessions.HostPolicy, error) {
+	p := sessions.HostPolicy{Access: sessions.AccessMode(s.Access), Services: map[string]bool{}}
+	for _, svc := range services {
+		p.Services[svc] = true
+	}
+	for _, str := range s.Peers {
+		id, err := peer.Decode(str)
+		if err != nil {
+			return p, fmt.Errorf("peers: %q: %w", str, err)
+		}
+		p.Peers = append(p.Peers, id)
+	}
+	return p, p.Validate()
+}
+
+// sessionLimits are the limits every hosted session gets; the bandwidth
+// cap is the one advertised in the capacity record.
+func (c Config) sessionLimits() sessions.Limits {
+	return sessions.Limits{
+		MaxDuration:  time.Duration(c.Sessions.MaxDuration),
+		IdleTimeout:  time.Duration(c.Sessions.IdleTimeout),
+		BandwidthBps: c.Capacity.BandwidthMbps * 1_000_000,
+	}
 }
 
 // KnownServices are the desktop services a host can offer.
@@ -295,6 +364,23 @@ services = {{list .Capacity.Services}}
 # How long a published capacity record is valid (at most 2h); the node
 # republishes at half-life and whenever its capacity changes.
 record_lifetime = "{{.Capacity.RecordLifetime}}"
+
+[sessions]
+# Who may open sessions: "allow-all", "allowlist" (only the peers below) or
+# "denylist" (everyone but the peers below).
+access = {{printf "%q" .Sessions.Access}}
+# Peer IDs for the allow- or deny-list.
+peers = {{list .Sessions.Peers}}
+# A session ends after this long, and after this long without traffic
+# ("0s" disables either). The bandwidth cap is capacity.bandwidth_mbps.
+max_duration = "{{.Sessions.MaxDuration}}"
+idle_timeout = "{{.Sessions.IdleTimeout}}"
+
+[sessions.targets]
+# The local desktop services sessions are forwarded to.
+rdp = {{printf "%q" .Sessions.Targets.RDP}}
+vnc = {{printf "%q" .Sessions.Targets.VNC}}
+ssh = {{printf "%q" .Sessions.Targets.SSH}}
 `))
 
 // Render writes the config as commented TOML.

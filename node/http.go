@@ -53,6 +53,8 @@ type Health struct {
 	CapacityPublished bool      `json:"capacity_published"`
 	CapacityExpires   time.Time `json:"capacity_expires,omitzero"`
 	LastPublishError  string    `json:"last_publish_error,omitempty"`
+	SessionsHosted    int       `json:"sessions_hosted"`
+	SessionsClient    int       `json:"sessions_client"`
 }
 
 // healthz answers 200 while the node serves. "degraded" tells the operator
@@ -65,12 +67,15 @@ func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 		ConnectedPeers:   len(n.net.Host.Network().Peers()),
 		RoutingTableSize: n.net.DHT.RoutingTable().Size(),
 	}
-	if rec := n.pub.Last(); rec != nil {
-		h.CapacityPublished, h.CapacityExpires = true, rec.Expires
+	if n.pub != nil {
+		if rec := n.pub.Last(); rec != nil {
+			h.CapacityPublished, h.CapacityExpires = true, rec.Expires
+		}
+		if err := n.pub.lastError(); err != nil && h.CapacityPublished {
+			h.LastPublishError = err.Error()
+		}
 	}
-	if err := n.pub.lastError(); err != nil && h.CapacityPublished {
-		h.LastPublishError = err.Error()
-	}
+	h.SessionsHosted, h.SessionsClient = n.sess.Active()
 	if len(n.cfg.P2P.Bootstrap) > 0 && h.RoutingTableSize == 0 {
 		h.Status = "degraded"
 	}

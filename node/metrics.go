@@ -12,6 +12,7 @@ type metrics struct {
 	capacityPublishes *prometheus.CounterVec
 	capacitySeq       prometheus.Gauge
 	capacityExpiry    prometheus.Gauge
+	sessionIncidents  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, nw *p2p.Network) *metrics {
@@ -29,13 +30,17 @@ func newMetrics(reg prometheus.Registerer, nw *p2p.Network) *metrics {
 			Help: "Expiry of the last published capacity record (Unix time).",
 		}),
 	}
+	m.sessionIncidents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lucid_session_incidents_total",
+		Help: "Session policy violations and protocol incidents, by kind.",
+	}, []string{"kind"})
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "lucid_build_info",
 		Help: "Always 1; labels carry the version and architecture.",
 	}, []string{"version", "arch"})
 	buildInfo.WithLabelValues(Version, Arch()).Set(1)
 	reg.MustRegister(
-		m.capacityPublishes, m.capacitySeq, m.capacityExpiry, buildInfo,
+		m.capacityPublishes, m.capacitySeq, m.capacityExpiry, m.sessionIncidents, buildInfo,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lucid_peers_connected",
 			Help: "Peers with at least one open connection.",

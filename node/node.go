@@ -15,11 +15,13 @@ import (
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/namespace"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lucidnet/lucid/node/rpc"
 	"github.com/lucidnet/lucid/p2p"
+	"github.com/lucidnet/lucid/sessions"
 )
 
 // Version is the software version advertised in capacity records; release
@@ -40,7 +42,28 @@ type Options struct {
 	Now func() time.Time
 	// ExtraTransports are offered to p2p.ResolveTransports (Tor, later).
 	ExtraTransports []p2p.Transport
+	// Role is RoleNode (default) or RoleClient.
+	Role Role
+	// Recorder and Observer receive session bytes and events (the media
+	// pipeline, later); nil means none.
+	Recorder sessions.Recorder
+	Observer sessions.Observer
+	// DialTarget replaces the TCP dial to a hosted service (tests).
+	DialTarget func(ctx context.Context, addr string) (net.Conn, error)
 }
+
+// Role is what a process does in the network.
+type Role int
+
+const (
+	// RoleNode is a full node: it listens, serves the DHT, publishes its
+	// capacity and hosts sessions.
+	RoleNode Role = iota
+	// RoleClient is a desktop user's process (`lucid connect` with no node
+	// running): it only dials out, as a DHT client, and opens sessions.
+	// It still serves the local API so `lucid sessions` works beside it.
+	RoleClient
+)
 
 // Node is a running Lucid daemon: libp2p host, DHT, GossipSub, datastore,
 // capacity publisher and the local API.
@@ -56,6 +79,7 @@ type Node struct {
 	reg   *prometheus.Registry
 	svc   *Service
 	pub   *CapacityPublisher
+	sess  *sessions.Manager
 
 	httpSrv *http.Server
 	apiAddr net.Addr
@@ -104,21 +128,35 @@ func Start(ctx context.Context, home Home, cfg Config, opts Options) (*Node, err
 	n.reg = prometheus.NewRegistry()
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	if n.net, err = joinNetwork(key, cfg, p2p.DHTServer, n.store, n.reg, opts); err != nil {
+	mode := p2p.DHTServer
+	if opts.Role == RoleClient {
+		mode = p2p.DHTClient
+	}
+	if n.net, err = joinNetwork(key, cfg, mode, n.store, n.reg, opts); err != nil {
 		return nil, err
 	}
 
 	loopCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	n.pub = newCapacityPublisher(n.net, n.store, key, cfg, home.DataDir(), n.log, opts.Now, newMetrics(n.reg, n.net))
-	n.svc = &Service{net: n.net, started: n.started, now: opts.Now, profile: profile, transports: cfg.P2P.Transports, capacity: n.pub.Last}
+	m := newMetrics(n.reg, n.net)
+	n.svc = &Service{net: n.net, started: n.started, now: opts.Now, profile: profile, transports: cfg.P2P.Transports, client: opts.Role == RoleClient}
+	if opts.Role == RoleNode {
+		n.pub = newCapacityPublisher(n.net, n.store, key, cfg, home.DataDir(), n.log, opts.Now, m)
+		n.svc.capacity = n.pub.Last
+	}
+	if n.sess, err = n.startSessions(key, opts, m); err != nil {
+		return nil, err
+	}
+	n.svc.sessions = n.sess
 
 	if err := n.serveAPI(token); err != nil {
 		return nil, err
 	}
 
 	n.wg.Go(func() { n.joinLoop(loopCtx) })
-	n.wg.Go(func() { n.pub.run(loopCtx) })
+	if n.pub != nil {
+		n.wg.Go(func() { n.pub.run(loopCtx) })
+	}
 	n.log.Info("node started", "peer", n.net.Host.ID(), "addrs", n.net.Host.Addrs(), "api", n.apiAddr.String(), "profile", profile)
 	started = true
 	return n, nil
@@ -142,6 +180,7 @@ func joinNetwork(key crypto.PrivKey, cfg Config, mode p2p.DHTMode, ds datastore.
 		UserAgent:  Software(),
 		Registerer: reg,
 	}
+	hc.ProtocolPeerLimits = sessions.InboundStreamLimits
 	if mode == p2p.DHTServer {
 		if hc.Listen, err = parseMultiaddrs(cfg.P2P.Listen); err != nil {
 			return nil, err
@@ -178,7 +217,9 @@ func (n *Node) joinLoop(ctx context.Context) {
 		cancel()
 		if err == nil {
 			n.log.Info("joined network", "routing_table", n.net.DHT.RoutingTable().Size())
-			n.pub.kick()
+			if n.pub != nil {
+				n.pub.kick()
+			}
 			return
 		}
 		if ctx.Err() != nil {
@@ -193,6 +234,39 @@ func (n *Node) joinLoop(ctx context.Context) {
 		backoff = min(2*backoff, time.Minute)
 	}
 }
+
+// startSessions runs the session manager: as host when this is a node that
+// offers services, and as client always.
+func (n *Node) startSessions(key crypto.PrivKey, opts Options, m *metrics) (*sessions.Manager, error) {
+	policy, err := n.cfg.Sessions.hostPolicy(n.cfg.Capacity.Services)
+	if err != nil {
+		return nil, err
+	}
+	sc := sessions.Config{
+		Host:       n.net.Host,
+		Key:        key,
+		Store:      namespace.Wrap(n.store, datastore.NewKey(sessionsNamespace)),
+		Hosting:    opts.Role == RoleNode && len(n.cfg.Capacity.Services) > 0,
+		Policy:     policy,
+		Targets:    n.cfg.Sessions.Targets.Map(),
+		Slots:      n.cfg.Capacity.SessionSlots,
+		Limits:     n.cfg.sessionLimits(),
+		Reach:      func(ctx context.Context, id peer.ID) error { _, err := n.net.Connect(ctx, id, false); return err },
+		DialTarget: opts.DialTarget,
+		Recorder:   opts.Recorder,
+		Observer:   opts.Observer,
+		Incident:   func(kind string) { m.sessionIncidents.WithLabelValues(kind).Inc() },
+		Log:        n.log,
+		Now:        opts.Now,
+	}
+	if n.pub != nil {
+		sc.SlotsChanged = n.pub.SetFreeSlots
+	}
+	return sessions.NewManager(sc)
+}
+
+// Sessions is the node's session manager.
+func (n *Node) Sessions() *sessions.Manager { return n.sess }
 
 // Network is the node's libp2p host, DHT and GossipSub.
 func (n *Node) Network() *p2p.Network { return n.net }
@@ -234,6 +308,11 @@ func (n *Node) shutdown(ctx context.Context) error {
 		_ = os.Remove(n.home.APIAddrPath())
 		if err := n.httpSrv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("api: %w", err))
+		}
+	}
+	if n.sess != nil {
+		if err := n.sess.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("sessions: %w", err))
 		}
 	}
 	if n.cancel != nil {

@@ -54,6 +54,7 @@ func putDurable(ctx context.Context, store datastore.Datastore, key datastore.Ke
 // Datastore key namespaces. The DHT owns /dht; the node's own state lives
 // under /node.
 const (
-	dhtNamespace = "/dht"
-	capSeqKey    = "/node/capacity/seq"
+	dhtNamespace      = "/dht"
+	sessionsNamespace = "/sessions"
+	capSeqKey         = "/node/capacity/seq"
 )

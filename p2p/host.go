@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
@@ -83,6 +84,9 @@ type HostConfig struct {
 	UserAgent  string
 	// Registerer receives libp2p's metrics; nil disables them.
 	Registerer prometheus.Registerer
+	// ProtocolPeerLimits caps the concurrent inbound streams one peer may
+	// hold per protocol, so no peer can take all of a resource.
+	ProtocolPeerLimits map[protocol.ID]int
 }
 
 // NewHost builds a libp2p host with Noise and yamux over the configured
@@ -94,7 +98,7 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	if len(cfg.Transports) == 0 {
 		return nil, errors.New("host needs at least one transport")
 	}
-	limits, err := cfg.Profile.limits()
+	limits, err := cfg.Profile.limits(cfg.ProtocolPeerLimits)
 	if err != nil {
 		return nil, err
 	}

@@ -77,7 +77,7 @@ func TestResolveTransports(t *testing.T) {
 
 func TestProfiles(t *testing.T) {
 	for _, p := range Profiles {
-		l, err := p.limits()
+		l, err := p.limits(nil)
 		require.NoError(t, err)
 		require.Less(t, l.connLow, l.connHigh)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -41,12 +42,17 @@ func (p Profile) Valid() error {
 	return fmt.Errorf("unknown profile %q (want pi or server)", string(p))
 }
 
-func (p Profile) limits() (hostLimits, error) {
+func (p Profile) limits(perPeer map[protocol.ID]int) (hostLimits, error) {
 	if err := p.Valid(); err != nil {
 		return hostLimits{}, err
 	}
 	scaling := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&scaling)
+	for id, n := range perPeer {
+		scaling.AddProtocolPeerLimit(id,
+			rcmgr.BaseLimit{StreamsInbound: n, StreamsOutbound: n, Streams: 2 * n, Memory: 64 << 20},
+			rcmgr.BaseLimitIncrease{})
+	}
 	switch p {
 	case ProfilePi:
 		return hostLimits{

@@ -54,6 +54,8 @@ func newRoot() *cobra.Command {
 		newRunCmd(g, "join", "Join the network as a node (alias of `lucid node run`)"),
 		newNodesCmd(g),
 		newPeerCmd(g),
+		newConnectCmd(g),
+		newSessionsCmd(g),
 		newTestnetCmd(g),
 		newDebugCmd(),
 	)

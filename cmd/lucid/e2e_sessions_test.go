@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/lucidnet/lucid/node"
+	"github.com/lucidnet/lucid/sessions"
+	"github.com/lucidnet/lucid/testnet"
+)
+
+// A desktop user reaches a host's real OpenSSH server by the host's peer ID
+// alone: `lucid connect` finds the host through the DHT, opens a signed
+// session and listens locally; the real ssh client runs a command and
+// copies 20 MiB through the tunnel; both sides list the session; Ctrl-C
+// ends it on both sides.
+func TestConnectSSHByPeerID(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs sshd and a network")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sshd, err := testnet.StartSSHD(ctx, t.TempDir())
+	require.NoError(t, err)
+	defer sshd.Stop()
+
+	nw, err := testnet.Start(ctx, testnet.Options{Nodes: 3, Configure: func(_ int, cfg *node.Config) {
+		cfg.Sessions.Targets.SSH = sshd.Addr
+	}})
+	require.NoError(t, err)
+	defer nw.Close()
+	require.NoError(t, nw.WaitPublished(ctx))
+	hostNode := nw.Nodes[2]
+	hostID := hostNode.Network().Host.ID().String()
+
+	clientHome := filepath.Join(t.TempDir(), "client")
+	connect := exec.Command(lucidBin, "--home", clientHome, "--bootstrap", nw.Bootstrap()[0], "connect", hostID, "--service", "ssh", "--json")
+	stdout, err := connect.StdoutPipe()
+	require.NoError(t, err)
+	var stderr syncBuffer
+	connect.Stderr = &stderr
+	require.NoError(t, connect.Start())
+	t.Cleanup(func() { _ = connect.Process.Kill() })
+
+	var info sessions.Info
+	require.NoError(t, json.NewDecoder(stdout).Decode(&info), "connect printed no session; stderr: %s", stderr.String())
+	require.Equal(t, sessions.StateActive, info.State)
+	require.NotNil(t, info.Receipt)
+	require.NoError(t, info.Receipt.Verify())
+	_, portText, err := net.SplitHostPort(info.LocalAddr)
+	require.NoError(t, err)
+	port, err := strconv.Atoi(portText)
+	require.NoError(t, err)
+
+	out, err := exec.CommandContext(ctx, "ssh", append(sshd.SSHArgs(port), "echo", "hello", "through", "lucid")...).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, "hello through lucid\n", string(out))
+
+	src := filepath.Join(t.TempDir(), "src.bin")
+	dst := filepath.Join(t.TempDir(), "dst.bin")
+	data := make([]byte, 20<<20)
+	_, _ = rand.Read(data)
+	require.NoError(t, os.WriteFile(src, data, 0o600))
+	copyCmd := exec.CommandContext(ctx, "ssh", append(sshd.SSHArgs(port), "cat > "+dst)...)
+	copyCmd.Stdin = bytes.NewReader(data)
+	out, err = copyCmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	got, err := os.ReadFile(dst)
+	require.NoError(t, err)
+	require.Equal(t, sha256.Sum256(data), sha256.Sum256(got), "20 MiB arrived intact")
+
+	// The host sees the session and its bytes; the client process serves
+	// its own list to `lucid sessions`.
+	hosted, err := hostNode.Service().Sessions(ctx, node.SessionsParams{Role: "host", State: "active"})
+	require.NoError(t, err)
+	require.Len(t, hosted, 1)
+	require.Equal(t, info.ID, hosted[0].ID)
+	require.Greater(t, hosted[0].BytesIn, uint64(20<<20))
+	var listed []sessions.Info
+	require.NoError(t, json.Unmarshal(lucid(t, "--home", clientHome, "sessions", "ls", "--json"), &listed))
+	require.Len(t, listed, 1)
+	require.Equal(t, info.ID, listed[0].ID)
+	require.Equal(t, sessions.RoleClient, listed[0].Role)
+
+	require.NoError(t, connect.Process.Signal(os.Interrupt))
+	err = connect.Wait()
+	require.NoError(t, err, stderr.String())
+	require.Contains(t, stderr.String(), "ended")
+	require.Eventually(t, func() bool {
+		s, err := hostNode.Service().Session(ctx, node.SessionParams{SessionID: info.ID.String()})
+		return err == nil && s.State == sessions.StateEnded && strings.Contains(s.Reason, sessions.EndClientClosed.String())
+	}, 20*time.Second, 50*time.Millisecond)
+}
+
+// A refusal reaches the user in words, with a failing exit status.
+func TestConnectRefusalIsPrintedInWords(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a network")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nw, err := testnet.Start(ctx, testnet.Options{Nodes: 2, Configure: func(_ int, cfg *node.Config) {
+		cfg.Capacity.Services = []string{sessions.ServiceRDP}
+	}})
+	require.NoError(t, err)
+	defer nw.Close()
+	require.NoError(t, nw.WaitPublished(ctx))
+
+	cmd := exec.CommandContext(ctx, lucidBin, "--home", filepath.Join(t.TempDir(), "c"), "--bootstrap", nw.Bootstrap()[0],
+		"connect", nw.Nodes[1].Network().Host.ID().String(), "--service", "vnc")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), sessions.ReasonServiceNotOffered.String())
+}

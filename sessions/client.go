@@ -1,0 +1,213 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// ConnectOptions is what a client asks of a host.
+type ConnectOptions struct {
+	Service string
+	// Params is the client's control policy; zero means ParamsForService.
+	Params *ConnectionParams
+	// Listen is the local address for the user's desktop client; empty
+	// means 127.0.0.1 on a free port.
+	Listen string
+}
+
+// RejectedError is a host's refusal, with its reason code.
+type RejectedError struct {
+	Host   peer.ID
+	Reason RejectReason
+	Detail string
+}
+
+func (e *RejectedError) Error() string {
+	if e.Detail == "" {
+		return fmt.Sprintf("host %s refused the session: %s", e.Host, e.Reason)
+	}
+	return fmt.Sprintf("host %s refused the session: %s (%s)", e.Host, e.Reason, e.Detail)
+}
+
+// Connect opens a session to a host known only by its peer ID: it reaches
+// the host, sends a signed request, checks the host's countersignature
+// against what was asked, and listens locally for the user's desktop
+// client. The session lives until either side ends it.
+func (m *Manager) Connect(ctx context.Context, hostID peer.ID, opts ConnectOptions) (Info, error) {
+	params := ParamsForService(opts.Service)
+	if opts.Params != nil {
+		params = *opts.Params
+	}
+	if err := params.Validate(); err != nil {
+		return Info{}, err
+	}
+	if err := params.Permits(opts.Service); err != nil {
+		return Info{}, fmt.Errorf("your policy does not allow %s: %w", opts.Service, err)
+	}
+	if opts.Listen == "" {
+		opts.Listen = "127.0.0.1:0"
+	}
+	id, err := NewID(m.cfg.Rand)
+	if err != nil {
+		return Info{}, err
+	}
+	req := &Request{
+		Version: 1, Session: id, Service: opts.Service, Params: params, PolicyHash: params.Hash(),
+		TermsVersion: TermsVersion, TermsHash: TermsHash(),
+		Consent: ConsentReceipt{User: m.self, Session: id, PolicyHash: params.Hash(), TermsHash: TermsHash(), AcceptedAt: m.now()},
+	}
+	if err := req.Consent.Sign(m.cfg.Key); err != nil {
+		return Info{}, err
+	}
+
+	if m.cfg.Reach != nil {
+		if err := m.cfg.Reach(ctx, hostID); err != nil {
+			return Info{}, fmt.Errorf("reach host %s: %w", hostID, err)
+		}
+	}
+	st, err := m.cfg.Host.NewStream(ctx, hostID, ProtocolSession)
+	if err != nil {
+		return Info{}, fmt.Errorf("open session stream to %s: %w", hostID, err)
+	}
+	_ = st.SetDeadline(time.Now().Add(m.cfg.HandshakeTimeout))
+	resp, err := exchange(st, req)
+	if err != nil {
+		_ = st.Reset()
+		return Info{}, fmt.Errorf("session handshake with %s: %w", hostID, err)
+	}
+	if !resp.Accepted {
+		_ = st.Close()
+		return Info{}, &RejectedError{Host: hostID, Reason: resp.Reason, Detail: resp.Detail}
+	}
+
+	s := m.newSession(id, RoleClient, hostID, opts.Service, params, resp.Receipt.Limits)
+	s.consent, s.receipt, s.control = req.Consent, resp.Receipt, st
+	if err := m.checkReceipt(resp.Receipt, req, hostID); err != nil {
+		// The host signed something other than what we agreed to: the
+		// session is void, and the evidence is logged.
+		m.incident("receipt", s, err.Error())
+		s.end(EndPolicyViolation, err.Error())
+		return s.snapshot(), err
+	}
+	_ = st.SetDeadline(time.Time{})
+
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		s.end(EndError, "cannot listen locally: "+err.Error())
+		return s.snapshot(), fmt.Errorf("listen on %s: %w", opts.Listen, err)
+	}
+	s.listener = ln
+	s.mu.Lock()
+	s.localAddr = ln.Addr().String()
+	s.mu.Unlock()
+
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		s.end(EndError, "client shutting down")
+		return s.snapshot(), errors.New("sessions: manager closed")
+	}
+	m.sessions[id] = s
+	m.mu.Unlock()
+	if err := s.activate(); err != nil {
+		s.end(EndError, err.Error())
+		return s.snapshot(), err
+	}
+	m.wg.Add(2)
+	go func() { defer m.wg.Done(); s.watchControl() }()
+	go func() { defer m.wg.Done(); s.acceptLocal() }()
+	return s.snapshot(), nil
+}
+
+func exchange(st network.Stream, req *Request) (*Response, error) {
+	if err := WriteMessage(st, req); err != nil {
+		return nil, err
+	}
+	msg, err := ReadMessage(st)
+	if err != nil {
+		return nil, err
+	}
+	resp, ok := msg.(*Response)
+	if !ok {
+		return nil, fmt.Errorf("expected a session response, got %T", msg)
+	}
+	if resp.Accepted && resp.Receipt == nil {
+		return nil, errors.New("host accepted without a receipt")
+	}
+	return resp, nil
+}
+
+// checkReceipt verifies the host's countersignature and that it binds
+// exactly what the client asked for and consented to.
+func (m *Manager) checkReceipt(r *HostReceipt, req *Request, hostID peer.ID) error {
+	if r.Host != hostID {
+		return fmt.Errorf("receipt signed by %s, not the host %s", r.Host, hostID)
+	}
+	if err := r.Verify(); err != nil {
+		return fmt.Errorf("host receipt: %w", err)
+	}
+	return r.VerifyBinding(req)
+}
+
+// acceptLocal carries each connection of the user's desktop client over a
+// tunnel stream of its own.
+func (s *session) acceptLocal() {
+	var conns sync.WaitGroup
+	defer conns.Wait()
+	for {
+		c, err := s.listener.Accept()
+		if err != nil {
+			if s.ctx.Err() == nil {
+				s.end(EndError, "local listener failed: "+err.Error())
+			}
+			return
+		}
+		conns.Go(func() { s.tunnelOut(c) })
+	}
+}
+
+func (s *session) tunnelOut(c net.Conn) {
+	local, ok := c.(halfCloser)
+	if !ok {
+		_ = c.Close()
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.m.cfg.HandshakeTimeout)
+	st, err := s.m.cfg.Host.NewStream(ctx, s.peer, ProtocolTunnel)
+	cancel()
+	if err != nil {
+		s.m.log.Warn("cannot open tunnel stream", "session", s.id, "err", err)
+		_ = c.Close()
+		return
+	}
+	_ = st.SetDeadline(time.Now().Add(s.m.cfg.HandshakeTimeout))
+	if err := WriteMessage(st, &TunnelOpen{Session: s.id}); err != nil {
+		_ = st.Reset()
+		_ = c.Close()
+		return
+	}
+	msg, err := ReadMessage(st)
+	reply, ok := msg.(*TunnelReply)
+	if err != nil || !ok || !reply.OK {
+		detail := "no reply"
+		if ok {
+			detail = fmt.Sprintf("%s: %s", reply.Reason, reply.Detail)
+		} else if err != nil {
+			detail = err.Error()
+		}
+		s.m.log.Warn("host refused a tunnel stream", "session", s.id, "detail", detail)
+		_ = st.Reset()
+		_ = c.Close()
+		return
+	}
+	_ = st.SetDeadline(time.Time{})
+	s.streams.Add(1)
+	s.splice(s.ctx, local, st, ClientToHost)
+}
