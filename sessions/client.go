@@ -48,9 +48,6 @@ func (m *Manager) Connect(ctx context.Context, hostID peer.ID, opts ConnectOptio
 	if err := params.Validate(); err != nil {
 		return Info{}, err
 	}
-	if err := params.Permits(opts.Service); err != nil {
-		return Info{}, fmt.Errorf("your policy does not allow %s: %w", opts.Service, err)
-	}
 	if opts.Listen == "" {
 		opts.Listen = "127.0.0.1:0"
 	}
@@ -58,13 +55,11 @@ func (m *Manager) Connect(ctx context.Context, hostID peer.ID, opts ConnectOptio
 	if err != nil {
 		return Info{}, err
 	}
-	req := &Request{
-		Version: 1, Session: id, Service: opts.Service, Params: params, PolicyHash: params.Hash(),
-		TermsVersion: TermsVersion, TermsHash: TermsHash(),
-		Consent: ConsentReceipt{User: m.self, Session: id, PolicyHash: params.Hash(), TermsHash: TermsHash(), AcceptedAt: m.now()},
-	}
-	if err := req.Consent.Sign(m.cfg.Key); err != nil {
-		return Info{}, err
+	// NewRequest refuses locally what the host would refuse: a service
+	// the client's own policy forbids.
+	req, err := NewRequest(m.cfg.Key, id, opts.Service, params, m.now())
+	if err != nil {
+		return Info{}, fmt.Errorf("session request: %w", err)
 	}
 
 	if m.cfg.Reach != nil {
@@ -89,7 +84,7 @@ func (m *Manager) Connect(ctx context.Context, hostID peer.ID, opts ConnectOptio
 
 	s := m.newSession(id, RoleClient, hostID, opts.Service, params, resp.Receipt.Limits)
 	s.consent, s.receipt, s.control = req.Consent, resp.Receipt, st
-	if err := m.checkReceipt(resp.Receipt, req, hostID); err != nil {
+	if err := resp.Receipt.VerifyFor(hostID, req); err != nil {
 		// The host signed something other than what we agreed to: the
 		// session is void, and the evidence is logged.
 		m.incident("receipt", s, err.Error())
@@ -142,18 +137,6 @@ func exchange(st network.Stream, req *Request) (*Response, error) {
 		return nil, errors.New("host accepted without a receipt")
 	}
 	return resp, nil
-}
-
-// checkReceipt verifies the host's countersignature and that it binds
-// exactly what the client asked for and consented to.
-func (m *Manager) checkReceipt(r *HostReceipt, req *Request, hostID peer.ID) error {
-	if r.Host != hostID {
-		return fmt.Errorf("receipt signed by %s, not the host %s", r.Host, hostID)
-	}
-	if err := r.Verify(); err != nil {
-		return fmt.Errorf("host receipt: %w", err)
-	}
-	return r.VerifyBinding(req)
 }
 
 // acceptLocal carries each connection of the user's desktop client over a

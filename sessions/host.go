@@ -2,7 +2,6 @@ package sessions
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -21,7 +20,7 @@ func (m *Manager) handleSession(st network.Stream) {
 	msg, err := ReadMessage(st)
 	if err != nil {
 		m.log.Debug("session request unreadable", "peer", remote, "err", err)
-		m.reject(st, ReasonMalformed, err.Error())
+		m.refuse(st, RejectionFor(err).Response())
 		return
 	}
 	req, ok := msg.(*Request)
@@ -30,12 +29,9 @@ func (m *Manager) handleSession(st network.Stream) {
 		return
 	}
 	if err := m.cfg.Policy.Check(req, remote, m.now()); err != nil {
-		var rej *Rejection
-		if !errors.As(err, &rej) {
-			rej = &Rejection{Reason: ReasonInternal, Detail: err.Error()}
-		}
-		m.log.Info("session refused", "session", req.Session, "peer", remote, "reason", rej.Reason.String(), "detail", rej.Detail)
-		m.reject(st, rej.Reason, rej.Detail)
+		rej := RejectionFor(err)
+		m.log.Info("session refused", "session", req.Session, "peer", remote, "reason", rej.Reason.Code(), "detail", rej.Detail)
+		m.refuse(st, rej.Response())
 		return
 	}
 
@@ -43,7 +39,7 @@ func (m *Manager) handleSession(st network.Stream) {
 	s.target = m.cfg.Targets[req.Service]
 	s.consent = req.Consent
 	if reason, detail := m.admit(s); reason != 0 {
-		m.log.Info("session refused", "session", req.Session, "peer", remote, "reason", reason.String(), "detail", detail)
+		m.log.Info("session refused", "session", req.Session, "peer", remote, "reason", reason.Code(), "detail", detail)
 		m.reject(st, reason, detail)
 		return
 	}
@@ -55,19 +51,15 @@ func (m *Manager) handleSession(st network.Stream) {
 			m.reject(st, ReasonInternal, "cannot record the session id")
 			return
 		}
-		m.log.Info("session refused", "session", req.Session, "peer", remote, "reason", ReasonSessionReused.String())
+		m.log.Info("session refused", "session", req.Session, "peer", remote, "reason", ReasonSessionReused.Code())
 		m.reject(st, ReasonSessionReused, "this session id was used before")
 		return
 	}
 
-	consentHash := req.Consent.Hash()
-	receipt := &HostReceipt{
-		Host: m.self, Client: remote, Session: req.Session, Service: req.Service,
-		PolicyHash: req.PolicyHash, TermsHash: req.TermsHash, ConsentHash: consentHash,
-		Limits: s.limits, AcceptedAt: m.now(),
-	}
-	if err := receipt.Sign(m.cfg.Key); err != nil {
+	receipt, err := NewHostReceipt(m.cfg.Key, req, s.limits, m.now())
+	if err != nil {
 		m.release(s)
+		m.log.Error("cannot sign host receipt", "session", req.Session, "err", err)
 		m.reject(st, ReasonInternal, "cannot sign the host receipt")
 		return
 	}
@@ -121,7 +113,11 @@ func (m *Manager) release(s *session) {
 }
 
 func (m *Manager) reject(st network.Stream, reason RejectReason, detail string) {
-	_ = WriteMessage(st, &Response{Reason: reason, Detail: detail})
+	m.refuse(st, &Response{Reason: reason, Detail: detail})
+}
+
+func (m *Manager) refuse(st network.Stream, resp *Response) {
+	_ = WriteMessage(st, resp)
 	_ = st.Close()
 }
 
@@ -138,7 +134,8 @@ func (m *Manager) handleTunnel(st network.Stream) {
 	}
 	msg, err := ReadMessage(st)
 	if err != nil {
-		refuse(ReasonMalformed, err.Error())
+		rej := RejectionFor(err)
+		refuse(rej.Reason, rej.Detail)
 		return
 	}
 	open, ok := msg.(*TunnelOpen)

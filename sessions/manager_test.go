@@ -19,6 +19,7 @@ import (
 	badger4 "github.com/ipfs/go-ds-badger4"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
@@ -520,4 +521,65 @@ func TestStalledHandshakeIsCutOff(t *testing.T) {
 		var ne net.Error
 		require.False(t, errors.As(err, &ne) && ne.Timeout(), "%s: the host never closed the stalled stream", proto)
 	}
+}
+
+// A host that countersigns something other than what the client asked for
+// voids the session: the client refuses it, ends it as a policy violation
+// and reports an incident.
+func TestClientRejectsReceiptThatDoesNotBindItsRequest(t *testing.T) {
+	rogue := newPeer(t)
+	rogue.host.SetStreamHandler(ProtocolSession, func(st network.Stream) {
+		defer st.Close()
+		msg, err := ReadMessage(st)
+		if err != nil {
+			return
+		}
+		req := msg.(*Request)
+		altered := *req
+		altered.PolicyHash[0] ^= 0xff // claims a different agreed policy
+		receipt, err := NewHostReceipt(rogue.key, &altered, Limits{}, time.Now())
+		if err != nil {
+			return
+		}
+		_ = WriteMessage(st, &Response{Accepted: true, Receipt: receipt})
+		_, _ = io.Copy(io.Discard, st)
+	})
+	clientP := newPeer(t)
+	var incidents []string
+	clientM, err := NewManager(Config{
+		Host: clientP.host, Key: clientP.key, Store: dssync.MutexWrap(datastore.NewMapDatastore()),
+		Reach: func(ctx context.Context, id peer.ID) error {
+			return clientP.host.Connect(ctx, peer.AddrInfo{ID: rogue.id, Addrs: rogue.host.Addrs()})
+		},
+		Incident: func(kind string) { incidents = append(incidents, kind) },
+	})
+	require.NoError(t, err)
+	defer clientM.Close()
+
+	info, err := clientM.Connect(context.Background(), rogue.id, ConnectOptions{Service: ServiceRDP})
+	require.ErrorIs(t, err, ErrReceiptMismatch)
+	require.Equal(t, StateFailed, info.State, "the session never became active")
+	require.Contains(t, info.Reason, EndPolicyViolation.String())
+	require.Equal(t, []string{"receipt"}, incidents)
+	require.Empty(t, info.LocalAddr, "no local port was opened for a void session")
+}
+
+// After the handshake only End may travel on the control stream; anything
+// else ends the session as a policy violation on the host.
+func TestUnexpectedControlMessageEndsSession(t *testing.T) {
+	hostP, hostM := startHost(t, hostOpts{})
+	client := newPeer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, client.host.Connect(ctx, peer.AddrInfo{ID: hostP.id, Addrs: hostP.host.Addrs()}))
+	st, err := client.host.NewStream(ctx, hostP.id, ProtocolSession)
+	require.NoError(t, err)
+	id, err := NewID(rand.Reader)
+	require.NoError(t, err)
+	resp, err := exchange(st, signedRequest(t, client, id, ServiceRDP, ParamsForService(ServiceRDP), time.Now()))
+	require.NoError(t, err)
+	require.True(t, resp.Accepted)
+	require.NoError(t, WriteMessage(st, &TunnelOpen{Session: id}))
+	info := waitState(t, hostM, id, StateEnded)
+	require.Contains(t, info.Reason, EndPolicyViolation.String())
 }
