@@ -270,15 +270,29 @@ func (s *Service) Ping(ctx context.Context, p PingParams) (PingResult, error) {
 		interval = time.Duration(p.IntervalMs) * time.Millisecond
 	}
 	res := PingResult{PeerID: id.String(), RTTMs: []float64{}}
-	how, err := s.net.Connect(ctx, id, p.Fresh)
-	res.ResolvedVia, res.ResolvedAddrs = how.Via, addrStrings(how.Addrs)
-	if err != nil {
-		return res, unavailable("reach peer", err)
+	reach := func(fresh bool) error {
+		how, err := s.net.Connect(ctx, id, fresh)
+		res.ResolvedVia, res.ResolvedAddrs = how.Via, addrStrings(how.Addrs)
+		if how.Remote != nil {
+			res.Remote = how.Remote.String()
+		}
+		if err != nil {
+			return unavailable("reach peer", err)
+		}
+		return nil
 	}
-	if how.Remote != nil {
-		res.Remote = how.Remote.String()
+	if err := reach(p.Fresh); err != nil {
+		return res, err
 	}
 	rtts, err := s.net.Ping(ctx, id, p.Count, interval)
+	if err != nil && len(rtts) == 0 && ctx.Err() == nil {
+		// The connection can die under us (the peer closed it while we
+		// reconnected: a QUIC stateless reset); one new dial settles it.
+		if err := reach(true); err != nil {
+			return res, err
+		}
+		rtts, err = s.net.Ping(ctx, id, p.Count, interval)
+	}
 	for _, d := range rtts {
 		res.RTTMs = append(res.RTTMs, ms(d))
 	}

@@ -27,6 +27,7 @@ const (
 	// readvertiseEvery renews provider records well inside their 48 h validity.
 	readvertiseEvery = 12 * time.Hour
 	publishTimeout   = time.Minute
+	minRetryBackoff  = 250 * time.Millisecond
 	maxRetryBackoff  = 30 * time.Second
 )
 
@@ -105,7 +106,7 @@ func (p *CapacityPublisher) kick() {
 }
 
 func (p *CapacityPublisher) run(ctx context.Context) {
-	sub, err := p.net.Host.EventBus().Subscribe([]any{new(event.EvtLocalAddressesUpdated), new(event.EvtPeerConnectednessChanged)})
+	sub, err := p.net.Host.EventBus().Subscribe([]any{new(event.EvtLocalAddressesUpdated), new(event.EvtPeerIdentificationCompleted)})
 	if err != nil {
 		p.log.Error("capacity publisher: event subscription", "err", err)
 		return
@@ -116,9 +117,10 @@ func (p *CapacityPublisher) run(ctx context.Context) {
 	// publication, which can take as long as a DHT walk.
 	go func() {
 		for ev := range sub.Out() {
-			// A new peer matters only while we have not reached the DHT; an
-			// address change always does, since the record lists addresses.
-			if _, isPeer := ev.(event.EvtPeerConnectednessChanged); isPeer && p.lastError() == nil {
+			// A newly identified peer (one the DHT can now use) matters only
+			// while we have not reached the DHT; an address change always
+			// does, since the record lists addresses.
+			if _, isPeer := ev.(event.EvtPeerIdentificationCompleted); isPeer && p.lastError() == nil {
 				continue
 			}
 			p.kick()
@@ -127,7 +129,7 @@ func (p *CapacityPublisher) run(ctx context.Context) {
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	backoff := time.Second
+	backoff := minRetryBackoff
 	for {
 		select {
 		case <-ctx.Done():
@@ -144,7 +146,7 @@ func (p *CapacityPublisher) run(ctx context.Context) {
 			p.log.Debug("capacity publish failed; retrying", "err", err, "in", backoff.String())
 			next, backoff = backoff, min(2*backoff, maxRetryBackoff)
 		} else {
-			backoff = time.Second
+			backoff = minRetryBackoff
 		}
 		timer.Reset(next)
 	}

@@ -153,7 +153,11 @@ func Start(ctx context.Context, home Home, cfg Config, opts Options) (*Node, err
 		return nil, err
 	}
 
-	n.wg.Go(func() { n.joinLoop(loopCtx) })
+	// A client joins in the foreground, where its command can report a
+	// failure; a node keeps trying in the background.
+	if opts.Role == RoleNode {
+		n.wg.Go(func() { n.joinLoop(loopCtx) })
+	}
 	if n.pub != nil {
 		n.wg.Go(func() { n.pub.run(loopCtx) })
 	}

@@ -95,10 +95,43 @@ func TestConnectSSHByPeerID(t *testing.T) {
 	require.Equal(t, info.ID, listed[0].ID)
 	require.Equal(t, sessions.RoleClient, listed[0].Role)
 
+	// The host operator disconnects the user; `lucid connect` notices and
+	// exits on its own.
+	killed := lucid(t, "--home", hostNode.Home().Dir, "sessions", "kill", info.ID.String())
+	require.Contains(t, string(killed), "ended")
+	err = connect.Wait()
+	require.NoError(t, err, stderr.String())
+	require.Contains(t, stderr.String(), sessions.EndKilled.String())
+}
+
+// Ctrl-C in `lucid connect` ends the session on both sides.
+func TestConnectInterruptEndsSession(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a network")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nw, err := testnet.Start(ctx, testnet.Options{Nodes: 2})
+	require.NoError(t, err)
+	defer nw.Close()
+	require.NoError(t, nw.WaitPublished(ctx))
+	hostNode := nw.Nodes[1]
+
+	connect := exec.Command(lucidBin, "--home", filepath.Join(t.TempDir(), "c"), "--bootstrap", nw.Bootstrap()[0],
+		"connect", hostNode.Network().Host.ID().String(), "--service", "rdp", "--json")
+	stdout, err := connect.StdoutPipe()
+	require.NoError(t, err)
+	var stderr syncBuffer
+	connect.Stderr = &stderr
+	require.NoError(t, connect.Start())
+	t.Cleanup(func() { _ = connect.Process.Kill() })
+	var info sessions.Info
+	require.NoError(t, json.NewDecoder(stdout).Decode(&info), stderr.String())
+
 	require.NoError(t, connect.Process.Signal(os.Interrupt))
 	err = connect.Wait()
 	require.NoError(t, err, stderr.String())
-	require.Contains(t, stderr.String(), "ended")
+	require.Contains(t, stderr.String(), sessions.EndClientClosed.String())
 	require.Eventually(t, func() bool {
 		s, err := hostNode.Service().Session(ctx, node.SessionParams{SessionID: info.ID.String()})
 		return err == nil && s.State == sessions.StateEnded && strings.Contains(s.Reason, sessions.EndClientClosed.String())

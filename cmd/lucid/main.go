@@ -11,21 +11,34 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/lucidnet/lucid/node"
+	"github.com/lucidnet/lucid/node/rpc"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRoot().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "lucid:", err)
+		fmt.Fprintln(os.Stderr, "lucid:", userMessage(err))
 		os.Exit(1)
 	}
+}
+
+// userMessage drops the JSON-RPC framing ("json-rpc error -32010: ") from
+// an API error: the person at the terminal needs the words, not the code.
+func userMessage(err error) string {
+	msg := err.Error()
+	var rerr *rpc.Error
+	if errors.As(err, &rerr) {
+		msg = strings.Replace(msg, rerr.Error(), rerr.Message, 1)
+	}
+	return msg
 }
 
 // globals are the flags every command shares.

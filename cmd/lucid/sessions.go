@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -208,6 +209,9 @@ Uses the node running in the home if there is one; otherwise runs as a
 client in this process (creating the home on first use).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !slices.Contains(sessions.Services, service) {
+				return fmt.Errorf("unknown service %q: use one of %s", service, strings.Join(sessions.Services, ", "))
+			}
 			if port != 0 {
 				listen = fmt.Sprintf("127.0.0.1:%d", port)
 			}
