@@ -36,8 +36,11 @@ func (m *Manager) handleSession(st network.Stream) {
 	}
 
 	s := m.newSession(req.Session, RoleHost, remote, req.Service, req.Params, m.cfg.Limits)
+	// Everything end() reads is set before admit makes the session visible
+	// to Kill and Close.
 	s.target = m.cfg.Targets[req.Service]
 	s.consent = req.Consent
+	s.control = st
 	if reason, detail := m.admit(s); reason != 0 {
 		m.log.Info("session refused", "session", req.Session, "peer", remote, "reason", reason.Code(), "detail", detail)
 		m.reject(st, reason, detail)
@@ -55,7 +58,6 @@ func (m *Manager) handleSession(st network.Stream) {
 		m.reject(st, ReasonSessionReused, "this session id was used before")
 		return
 	}
-
 	receipt, err := NewHostReceipt(m.cfg.Key, req, s.limits, m.now())
 	if err != nil {
 		m.release(s)
@@ -63,22 +65,24 @@ func (m *Manager) handleSession(st network.Stream) {
 		m.reject(st, ReasonInternal, "cannot sign the host receipt")
 		return
 	}
+	s.mu.Lock()
 	s.receipt = receipt
-	if err := WriteMessage(st, &Response{Accepted: true, Receipt: receipt}); err != nil {
-		m.release(s)
-		s.fail("could not send the host receipt: " + err.Error())
-		_ = st.Reset()
-		return
-	}
-	_ = st.SetDeadline(time.Time{})
-	s.control = st
+	s.mu.Unlock()
+	// The session is active on the host before the client hears so: by the
+	// time the client can use it, the host lists, limits and can kill it.
 	if err := s.activate(); err != nil {
+		// Ended while starting (killed, or the node is closing).
 		m.release(s)
-		s.fail(err.Error())
-		_ = st.Reset()
+		m.reject(st, ReasonInternal, "the session ended while starting")
 		return
 	}
 	m.slotsChanged()
+	if err := WriteMessage(st, &Response{Accepted: true, Receipt: receipt}); err != nil {
+		s.end(EndError, "could not send the host receipt")
+		<-s.done
+		return
+	}
+	_ = st.SetDeadline(time.Time{})
 	go s.enforceLimits()
 	s.watchControl()
 	<-s.done

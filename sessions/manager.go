@@ -478,18 +478,6 @@ func (s *session) end(reason EndReason, detail string) {
 	})
 }
 
-// fail ends a session that never became active.
-func (s *session) fail(reason string) {
-	s.endOnce.Do(func() {
-		s.mu.Lock()
-		_ = s.lc.Fail(reason, s.m.now())
-		s.mu.Unlock()
-		s.cancel()
-		s.m.persist(s)
-		close(s.done)
-	})
-}
-
 // watchControl reads the control stream until the other side ends the
 // session or the stream breaks.
 func (s *session) watchControl() {
