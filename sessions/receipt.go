@@ -98,17 +98,10 @@ func (r ConsentReceipt) IsZero() bool {
 // is embedded in the peer ID (ErrUnsupportedKey), so that a verifier needs
 // nothing but the receipt. Structural problems wrap ErrMalformed.
 func (r *ConsentReceipt) Sign(priv crypto.PrivKey) error {
-	if err := checkSigner(priv, r.User); err != nil {
-		return err
-	}
 	c := *r
 	c.AcceptedAt = truncMillis(r.AcceptedAt)
-	c.Signature = nil
 	w := c.wire()
-	if _, err := w.value(); err != nil {
-		return err
-	}
-	sig, err := sign(priv, ConsentDomain, &w)
+	sig, err := signReceipt(priv, r.User, ConsentDomain, &w)
 	if err != nil {
 		return err
 	}
@@ -120,11 +113,7 @@ func (r *ConsentReceipt) Sign(priv crypto.PrivKey) error {
 // embedded in r.User (ErrBadSignature, ErrUnsupportedKey).
 func (r ConsentReceipt) Verify() error {
 	w := r.wire()
-	if _, err := w.value(); err != nil {
-		return err
-	}
-	w.Signature = nil
-	return verify(r.User, ConsentDomain, &w, r.Signature)
+	return verifyReceipt(r.User, ConsentDomain, &w, r.Signature)
 }
 
 // Hash is SHA-256 of the canonical encoding including the signature. The
@@ -298,17 +287,10 @@ func (w *wireHostReceipt) value() (HostReceipt, error) {
 // Sign truncates AcceptedAt to milliseconds and signs r with priv, which
 // must belong to r.Host. Errors as for ConsentReceipt.Sign.
 func (r *HostReceipt) Sign(priv crypto.PrivKey) error {
-	if err := checkSigner(priv, r.Host); err != nil {
-		return err
-	}
 	c := *r
 	c.AcceptedAt = truncMillis(r.AcceptedAt)
-	c.Signature = nil
 	w := c.wire()
-	if _, err := w.value(); err != nil {
-		return err
-	}
-	sig, err := sign(priv, HostReceiptDomain, &w)
+	sig, err := signReceipt(priv, r.Host, HostReceiptDomain, &w)
 	if err != nil {
 		return err
 	}
@@ -321,11 +303,7 @@ func (r *HostReceipt) Sign(priv crypto.PrivKey) error {
 // which host was dialled or what was requested; see VerifyFor.
 func (r HostReceipt) Verify() error {
 	w := r.wire()
-	if _, err := w.value(); err != nil {
-		return err
-	}
-	w.Signature = nil
-	return verify(r.Host, HostReceiptDomain, &w, r.Signature)
+	return verifyReceipt(r.Host, HostReceiptDomain, &w, r.Signature)
 }
 
 // VerifyBinding checks r against the request the client sent: same session,
@@ -457,6 +435,41 @@ func checkSigner(priv crypto.PrivKey, want peer.ID) error {
 		return fmt.Errorf("%w: %s: %v", ErrUnsupportedKey, signer, err)
 	}
 	return nil
+}
+
+// receiptWire is the wire form of a receipt, for the signing steps both
+// receipt types share.
+type receiptWire interface {
+	check() error // structure only
+	clearSignature()
+}
+
+func (w *wireConsent) check() error        { _, err := w.value(); return err }
+func (w *wireConsent) clearSignature()     { w.Signature = nil }
+func (w *wireHostReceipt) check() error    { _, err := w.value(); return err }
+func (w *wireHostReceipt) clearSignature() { w.Signature = nil }
+
+// signReceipt signs a receipt's wire form, without its signature, for the
+// signer it names.
+func signReceipt(priv crypto.PrivKey, signer peer.ID, domain string, w receiptWire) ([]byte, error) {
+	if err := checkSigner(priv, signer); err != nil {
+		return nil, err
+	}
+	w.clearSignature()
+	if err := w.check(); err != nil {
+		return nil, err
+	}
+	return sign(priv, domain, w)
+}
+
+// verifyReceipt checks a receipt's structure, signature included, then
+// the signature over the rest.
+func verifyReceipt(signer peer.ID, domain string, w receiptWire, sig []byte) error {
+	if err := w.check(); err != nil {
+		return err
+	}
+	w.clearSignature()
+	return verify(signer, domain, w, sig)
 }
 
 func signedBytes(domain string, w any) []byte {

@@ -22,6 +22,22 @@ import (
 	"github.com/lucidnet/lucid/testnet"
 )
 
+// startConnect runs `lucid connect --json` and returns once it has printed
+// its session.
+func startConnect(t *testing.T, home, bootstrap, hostID, service string) (*exec.Cmd, sessions.Info, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(lucidBin, "--home", home, "--bootstrap", bootstrap, "connect", hostID, "--service", service, "--json")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	var info sessions.Info
+	require.NoError(t, json.NewDecoder(stdout).Decode(&info), "connect printed no session; stderr: %s", stderr.String())
+	return cmd, info, stderr
+}
+
 // A desktop user reaches a host's real OpenSSH server by the host's peer ID
 // alone: `lucid connect` finds the host through the DHT, opens a signed
 // session and listens locally; the real ssh client runs a command and
@@ -47,16 +63,7 @@ func TestConnectSSHByPeerID(t *testing.T) {
 	hostID := hostNode.Network().Host.ID().String()
 
 	clientHome := filepath.Join(t.TempDir(), "client")
-	connect := exec.Command(lucidBin, "--home", clientHome, "--bootstrap", nw.Bootstrap()[0], "connect", hostID, "--service", "ssh", "--json")
-	stdout, err := connect.StdoutPipe()
-	require.NoError(t, err)
-	var stderr syncBuffer
-	connect.Stderr = &stderr
-	require.NoError(t, connect.Start())
-	t.Cleanup(func() { _ = connect.Process.Kill() })
-
-	var info sessions.Info
-	require.NoError(t, json.NewDecoder(stdout).Decode(&info), "connect printed no session; stderr: %s", stderr.String())
+	connect, info, stderr := startConnect(t, clientHome, nw.Bootstrap()[0], hostID, "ssh")
 	require.Equal(t, sessions.StateActive, info.State)
 	require.NotNil(t, info.Receipt)
 	require.NoError(t, info.Receipt.Verify())
@@ -117,16 +124,7 @@ func TestConnectInterruptEndsSession(t *testing.T) {
 	require.NoError(t, nw.WaitPublished(ctx))
 	hostNode := nw.Nodes[1]
 
-	connect := exec.Command(lucidBin, "--home", filepath.Join(t.TempDir(), "c"), "--bootstrap", nw.Bootstrap()[0],
-		"connect", hostNode.Network().Host.ID().String(), "--service", "rdp", "--json")
-	stdout, err := connect.StdoutPipe()
-	require.NoError(t, err)
-	var stderr syncBuffer
-	connect.Stderr = &stderr
-	require.NoError(t, connect.Start())
-	t.Cleanup(func() { _ = connect.Process.Kill() })
-	var info sessions.Info
-	require.NoError(t, json.NewDecoder(stdout).Decode(&info), stderr.String())
+	connect, info, stderr := startConnect(t, filepath.Join(t.TempDir(), "c"), nw.Bootstrap()[0], hostNode.Network().Host.ID().String(), "rdp")
 
 	require.NoError(t, connect.Process.Signal(os.Interrupt))
 	err = connect.Wait()
