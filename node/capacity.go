@@ -54,6 +54,12 @@ type CapacityPublisher struct {
 	announced    bool          // published is closed
 	advertised   []string
 	advertisedAt time.Time
+	// placedAmong is the routing table size at the last full publication.
+	// Records and provider records live on the peers closest to their
+	// keys; a node that published into a small network must publish again
+	// once the network has grown, or its records sit where no lookup in
+	// the bigger network goes.
+	placedAmong int
 
 	metrics *metrics
 }
@@ -117,10 +123,12 @@ func (p *CapacityPublisher) run(ctx context.Context) {
 	// publication, which can take as long as a DHT walk.
 	go func() {
 		for ev := range sub.Out() {
-			// A newly identified peer (one the DHT can now use) matters only
-			// while we have not reached the DHT; an address change always
-			// does, since the record lists addresses.
-			if _, isPeer := ev.(event.EvtPeerIdentificationCompleted); isPeer && p.lastError() == nil {
+			// A newly identified peer (one the DHT can now use) matters
+			// while we have not reached the DHT, or once the network has
+			// grown enough that the peers closest to our keys have likely
+			// changed; an address change always does, since the record
+			// lists addresses.
+			if _, isPeer := ev.(event.EvtPeerIdentificationCompleted); isPeer && p.lastError() == nil && !p.outgrown() {
 				continue
 			}
 			p.kick()
@@ -152,6 +160,22 @@ func (p *CapacityPublisher) run(ctx context.Context) {
 	}
 }
 
+// outgrown reports whether the routing table has doubled since the last
+// publication (while it is below a full bucket's worth, any growth counts),
+// which is when the closest peers to our keys may have changed.
+func (p *CapacityPublisher) outgrown() bool {
+	size := p.net.DHT.RoutingTable().Size()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.announced {
+		return false
+	}
+	if p.placedAmong < p.net.DHT.BucketSize() {
+		return size > p.placedAmong
+	}
+	return size >= 2*p.placedAmong
+}
+
 func (p *CapacityPublisher) lastError() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -176,6 +200,9 @@ func (p *CapacityPublisher) publish(ctx context.Context) error {
 	p.lastErr = err
 	if rec != nil {
 		p.last = rec
+	}
+	if err == nil {
+		p.placedAmong = p.net.DHT.RoutingTable().Size()
 	}
 	if err == nil && !p.announced {
 		p.announced = true
@@ -211,8 +238,9 @@ func (p *CapacityPublisher) putRecord(ctx context.Context) (*capacity.Record, er
 }
 
 func (p *CapacityPublisher) advertise(ctx context.Context, services []string) error {
+	outgrown := p.outgrown()
 	p.mu.Lock()
-	due := !slices.Equal(p.advertised, services) || p.now().Sub(p.advertisedAt) > readvertiseEvery
+	due := !slices.Equal(p.advertised, services) || p.now().Sub(p.advertisedAt) > readvertiseEvery || outgrown
 	p.mu.Unlock()
 	if !due {
 		return nil
