@@ -3,6 +3,7 @@ module github.com/lucidnet/lucid
 go 1.26.0
 
 require (
+	filippo.io/edwards25519 v1.1.0
 	github.com/fxamacker/cbor/v2 v2.9.1
 	github.com/ipfs/go-cid v0.6.2
 	github.com/ipfs/go-datastore v0.9.2
