@@ -10,7 +10,6 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
-	mh "github.com/multiformats/go-multihash"
 
 	"github.com/lucidnet/lucid/sessions"
 )
@@ -122,13 +121,9 @@ func checkVersionKey(b []byte, want uint64, what string) error {
 }
 
 func idFromWire(b []byte, what string) (sessions.ID, error) {
-	var id sessions.ID
-	if len(b) != len(id) {
-		return sessions.ID{}, malformed("%s: %d bytes, want %d", what, len(b), len(id))
-	}
-	copy(id[:], b)
-	if !id.Valid() {
-		return sessions.ID{}, malformed("%s %s is not a version 4 UUID", what, id)
+	id, err := sessions.IDFromBytes(b)
+	if err != nil {
+		return sessions.ID{}, malformed("%s: %v", what, err)
 	}
 	return id, nil
 }
@@ -142,26 +137,14 @@ func hashFromWire(b []byte, what string) ([32]byte, error) {
 	return h, nil
 }
 
-// maxInlineKeyLen is libp2p's limit for public keys inlined in a peer ID
-// with the identity multihash.
-const maxInlineKeyLen = 42
-
-// peerFromWire accepts only the two forms libp2p peer IDs take (an identity
-// multihash of an inlined key, or a SHA2-256 multihash), the same rule as
-// package sessions, so every peer in a manifest has a text form that
-// peer.Decode reads back.
+// peerFromWire applies the peer-ID rule of package sessions, so every
+// peer in a manifest has a text form that peer.Decode reads back.
 func peerFromWire(b []byte, what string) (peer.ID, error) {
-	dmh, err := mh.Decode(b)
+	id, err := sessions.PeerFromBytes(b)
 	if err != nil {
 		return "", malformed("%s: %v", what, err)
 	}
-	switch {
-	case dmh.Code == mh.IDENTITY && dmh.Length >= 1 && dmh.Length <= maxInlineKeyLen:
-	case dmh.Code == mh.SHA2_256 && dmh.Length == 32:
-	default:
-		return "", malformed("%s: multihash code %#x, length %d is not a peer ID", what, dmh.Code, dmh.Length)
-	}
-	return peer.ID(b), nil
+	return id, nil
 }
 
 // Times in manifests are Unix nanoseconds as CBOR unsigned integers; 0

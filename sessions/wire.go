@@ -149,13 +149,24 @@ func malformed(format string, args ...any) error {
 }
 
 func idFromWire(b []byte, what string) (ID, error) {
+	id, err := IDFromBytes(b)
+	if err != nil {
+		return ID{}, malformed("%s: %v", what, err)
+	}
+	return id, nil
+}
+
+// IDFromBytes reads a session ID in its 16-byte wire form; it must be a
+// version 4 UUID. Other formats that carry session IDs (recordings) use it
+// so that every decoder applies one rule.
+func IDFromBytes(b []byte) (ID, error) {
 	var id ID
 	if len(b) != len(id) {
-		return ID{}, malformed("%s: %d bytes, want %d", what, len(b), len(id))
+		return ID{}, fmt.Errorf("%w: %d bytes, want %d", ErrInvalidID, len(b), len(id))
 	}
 	copy(id[:], b)
 	if !id.Valid() {
-		return ID{}, malformed("%s %s is not a version 4 UUID", what, id)
+		return ID{}, fmt.Errorf("%w: %s is not a version 4 UUID", ErrInvalidID, id)
 	}
 	return id, nil
 }
@@ -173,20 +184,28 @@ func hashFromWire(b []byte, what string) ([32]byte, error) {
 // with the identity multihash.
 const maxInlineKeyLen = 42
 
-// peerFromWire accepts only the two forms libp2p peer IDs take: an identity
-// multihash of an inlined key, or a SHA2-256 multihash. peer.IDFromBytes
-// accepts any multihash, but peer.Decode cannot read back the text form of
-// the others, so they would break the JSON views.
 func peerFromWire(b []byte, what string) (peer.ID, error) {
-	dmh, err := mh.Decode(b)
+	id, err := PeerFromBytes(b)
 	if err != nil {
 		return "", malformed("%s: %v", what, err)
+	}
+	return id, nil
+}
+
+// PeerFromBytes accepts only the two forms libp2p peer IDs take: an
+// identity multihash of an inlined key, or a SHA2-256 multihash.
+// peer.IDFromBytes accepts any multihash, but peer.Decode cannot read back
+// the text form of the others, so they would break the JSON views.
+func PeerFromBytes(b []byte) (peer.ID, error) {
+	dmh, err := mh.Decode(b)
+	if err != nil {
+		return "", err
 	}
 	switch {
 	case dmh.Code == mh.IDENTITY && dmh.Length >= 1 && dmh.Length <= maxInlineKeyLen:
 	case dmh.Code == mh.SHA2_256 && dmh.Length == 32:
 	default:
-		return "", malformed("%s: multihash code %#x, length %d is not a peer ID", what, dmh.Code, dmh.Length)
+		return "", fmt.Errorf("multihash code %#x, length %d is not a peer ID", dmh.Code, dmh.Length)
 	}
 	return peer.ID(b), nil
 }
