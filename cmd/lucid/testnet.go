@@ -65,8 +65,9 @@ func newTestnetUpCmd() *cobra.Command {
 			}
 			last := c.Nodes[len(c.Nodes)-1]
 			fmt.Fprintf(out, "\nTry, from another terminal:\n")
-			fmt.Fprintf(out, "  lucid nodes find --bootstrap %s\n", c.Bootstrap[0])
-			fmt.Fprintf(out, "  lucid --home %s peer ping %s\n", c.Nodes[0].Home.Dir, last.PeerID)
+			fmt.Fprintf(out, "  %s nodes find --bootstrap %s\n", bin, c.Bootstrap[0])
+			fmt.Fprintf(out, "  %s --home %s peer ping %s\n", bin, c.Nodes[0].Home.Dir, last.PeerID)
+			fmt.Fprintf(out, "  %s --bootstrap %s connect %s --service ssh\n", bin, c.Bootstrap[0], last.PeerID)
 			fmt.Fprintf(out, "  curl -s http://%s/metrics | grep ^lucid_\n", c.Nodes[0].APIAddr)
 			fmt.Fprintf(out, "\nrunning; logs in each home's node.log; press Ctrl-C to stop\n")
 			select {
