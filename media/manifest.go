@@ -207,15 +207,7 @@ func (m *Manifest) wire() wireManifest {
 	if len(m.Chunks) > 0 {
 		w.Chunks = make([]wireChunkInfo, len(m.Chunks))
 		for i := range m.Chunks {
-			c := &m.Chunks[i]
-			w.Chunks[i] = wireChunkInfo{
-				Index:         c.Index,
-				SealedSize:    c.SealedSize,
-				PlaintextSize: c.PlaintextSize,
-				Leaf:          c.Leaf[:],
-				First:         nanos(c.First),
-				Last:          nanos(c.Last),
-			}
+			w.Chunks[i] = m.Chunks[i].wire()
 		}
 	}
 	if !m.Consent.IsZero() {
@@ -349,6 +341,17 @@ func (w *wireManifest) value() (Manifest, error) {
 	return m, nil
 }
 
+func (c *ChunkInfo) wire() wireChunkInfo {
+	return wireChunkInfo{
+		Index:         c.Index,
+		SealedSize:    c.SealedSize,
+		PlaintextSize: c.PlaintextSize,
+		Leaf:          c.Leaf[:],
+		First:         nanos(c.First),
+		Last:          nanos(c.Last),
+	}
+}
+
 func chunksFromWire(ws []wireChunkInfo, count, maxPlain uint64) ([]ChunkInfo, error) {
 	if count > MaxChunks {
 		return nil, malformed("%d chunks, limit %d", count, MaxChunks)
@@ -361,35 +364,45 @@ func chunksFromWire(ws []wireChunkInfo, count, maxPlain uint64) ([]ChunkInfo, er
 	}
 	out := make([]ChunkInfo, len(ws))
 	for i := range ws {
-		w := &ws[i]
-		if w.Index != uint64(i) {
-			return nil, malformed("chunk %d is listed at position %d", w.Index, i)
+		if ws[i].Index != uint64(i) {
+			return nil, malformed("chunk %d is listed at position %d", ws[i].Index, i)
 		}
-		if w.PlaintextSize < 1 || w.PlaintextSize > maxPlain {
-			return nil, malformed("chunk %d: plaintext size %d, want 1..%d", i, w.PlaintextSize, maxPlain)
-		}
-		minSealed := uint64(ChunkOverhead + 1)
-		maxSealed := uint64(ChunkOverhead + maxCompressedLen(int(w.PlaintextSize)))
-		if w.SealedSize < minSealed || w.SealedSize > maxSealed {
-			return nil, malformed("chunk %d: sealed size %d, want %d..%d for %d plaintext bytes", i, w.SealedSize, minSealed, maxSealed, w.PlaintextSize)
-		}
-		c := ChunkInfo{Index: w.Index, SealedSize: w.SealedSize, PlaintextSize: w.PlaintextSize}
-		var err error
-		if c.Leaf, err = hashFromWire(w.Leaf, fmt.Sprintf("chunk %d leaf", i)); err != nil {
-			return nil, err
-		}
-		if w.First == 0 || w.Last == 0 {
-			return nil, malformed("chunk %d: first and last frame times are required", i)
-		}
-		if c.First, err = timeFromNanos(w.First, fmt.Sprintf("chunk %d first", i)); err != nil {
-			return nil, err
-		}
-		if c.Last, err = timeFromNanos(w.Last, fmt.Sprintf("chunk %d last", i)); err != nil {
+		c, err := chunkFromWire(&ws[i], maxPlain)
+		if err != nil {
 			return nil, err
 		}
 		out[i] = c
 	}
 	return out, nil
+}
+
+// chunkFromWire checks one chunk entry on its own; its position is the
+// caller's concern.
+func chunkFromWire(w *wireChunkInfo, maxPlain uint64) (ChunkInfo, error) {
+	i := w.Index
+	if w.PlaintextSize < 1 || w.PlaintextSize > maxPlain {
+		return ChunkInfo{}, malformed("chunk %d: plaintext size %d, want 1..%d", i, w.PlaintextSize, maxPlain)
+	}
+	minSealed := uint64(ChunkOverhead + 1)
+	maxSealed := uint64(ChunkOverhead + maxCompressedLen(int(w.PlaintextSize)))
+	if w.SealedSize < minSealed || w.SealedSize > maxSealed {
+		return ChunkInfo{}, malformed("chunk %d: sealed size %d, want %d..%d for %d plaintext bytes", i, w.SealedSize, minSealed, maxSealed, w.PlaintextSize)
+	}
+	c := ChunkInfo{Index: w.Index, SealedSize: w.SealedSize, PlaintextSize: w.PlaintextSize}
+	var err error
+	if c.Leaf, err = hashFromWire(w.Leaf, fmt.Sprintf("chunk %d leaf", i)); err != nil {
+		return ChunkInfo{}, err
+	}
+	if w.First == 0 || w.Last == 0 {
+		return ChunkInfo{}, malformed("chunk %d: first and last frame times are required", i)
+	}
+	if c.First, err = timeFromNanos(w.First, fmt.Sprintf("chunk %d first", i)); err != nil {
+		return ChunkInfo{}, err
+	}
+	if c.Last, err = timeFromNanos(w.Last, fmt.Sprintf("chunk %d last", i)); err != nil {
+		return ChunkInfo{}, err
+	}
+	return c, nil
 }
 
 func keysFromWire(ws []wireWrappedKey) ([]WrappedKey, error) {

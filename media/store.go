@@ -185,3 +185,38 @@ func writeAtomic(dir, name string, data []byte) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+const journalName = "journal"
+
+// AppendJournal appends records to a session's journal and syncs them: a
+// record is acknowledged only once this returns.
+func (s *FileStore) AppendJournal(id sessions.ID, records []byte) error {
+	dir := s.sessionDir(id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, journalName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(records); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Journal reads a session's journal bytes.
+func (s *FileStore) Journal(id sessions.ID) ([]byte, error) {
+	return os.ReadFile(filepath.Join(s.sessionDir(id), journalName))
+}
+
+// TruncateJournal cuts a torn tail off a journal before recovery appends
+// to it again.
+func (s *FileStore) TruncateJournal(id sessions.ID, size int64) error {
+	return os.Truncate(filepath.Join(s.sessionDir(id), journalName), size)
+}
