@@ -15,7 +15,7 @@ import (
 
 // Recipient labels: who a wrapped session key is for.
 const (
-	LabelOwner    = "owner"    // the host operator who owns the recording
+	LabelOwner    = "owner"    // the session's owner: its client
 	LabelAuditor  = "auditor"  // a party allowed to review it
 	LabelRecovery = "recovery" // an offline escrow key
 )
