@@ -17,6 +17,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/lucidnet/lucid/media"
 	"github.com/lucidnet/lucid/p2p"
 	"github.com/lucidnet/lucid/p2p/capacity"
 	"github.com/lucidnet/lucid/sessions"
@@ -31,12 +32,46 @@ const (
 // Config is the node's config.toml. Field comments live in the template that
 // `lucid init` writes, where operators read them.
 type Config struct {
-	Node     NodeConfig     `toml:"node"`
-	P2P      P2PConfig      `toml:"p2p"`
-	API      APIConfig      `toml:"api"`
-	Log      LogConfig      `toml:"log"`
-	Capacity CapacityConfig `toml:"capacity"`
-	Sessions SessionsConfig `toml:"sessions"`
+	Node      NodeConfig      `toml:"node"`
+	P2P       P2PConfig       `toml:"p2p"`
+	API       APIConfig       `toml:"api"`
+	Log       LogConfig       `toml:"log"`
+	Capacity  CapacityConfig  `toml:"capacity"`
+	Sessions  SessionsConfig  `toml:"sessions"`
+	Recording RecordingConfig `toml:"recording"`
+}
+
+// RecordingConfig controls how hosted sessions are recorded.
+type RecordingConfig struct {
+	Enabled bool `toml:"enabled"`
+	// ChunkMiB is the plaintext size of a chunk (1..16).
+	ChunkMiB int `toml:"chunk_mib"`
+	// MaxChunkAge seals a chunk after this long even if it is not full.
+	MaxChunkAge Duration `toml:"max_chunk_age"`
+	// Auditors and RecoveryKey receive every recording's key besides the
+	// session's owner: X25519 recipients (lucid-x25519-pub:… strings).
+	Auditors    []string `toml:"auditors"`
+	RecoveryKey string   `toml:"recovery_key"`
+}
+
+// recipients parses the extra recording recipients.
+func (r RecordingConfig) recipients() ([]media.Recipient, error) {
+	var out []media.Recipient
+	for _, a := range r.Auditors {
+		k, err := media.ParseRecipient(a)
+		if err != nil {
+			return nil, fmt.Errorf("auditors: %w", err)
+		}
+		out = append(out, media.Recipient{Label: media.LabelAuditor, Key: k})
+	}
+	if r.RecoveryKey != "" {
+		k, err := media.ParseRecipient(r.RecoveryKey)
+		if err != nil {
+			return nil, fmt.Errorf("recovery_key: %w", err)
+		}
+		out = append(out, media.Recipient{Label: media.LabelRecovery, Key: k})
+	}
+	return out, nil
 }
 
 type NodeConfig struct {
@@ -131,6 +166,7 @@ func DefaultConfig(profile p2p.Profile) Config {
 			Services:       []string{capacity.ServiceRDP, capacity.ServiceSSH, capacity.ServiceVNC},
 			RecordLifetime: Duration(capacity.DefaultLifetime),
 		},
+		Recording: RecordingConfig{Enabled: true, ChunkMiB: 8, MaxChunkAge: Duration(time.Minute)},
 		Sessions: SessionsConfig{
 			Access:      "allow-all",
 			MaxDuration: Duration(8 * time.Hour),
@@ -163,7 +199,7 @@ func ParseConfig(b []byte) (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	// An empty TOML array and an absent key mean the same: nothing.
-	for _, list := range []*[]string{&cfg.P2P.Transports, &cfg.P2P.Listen, &cfg.P2P.Announce, &cfg.P2P.Bootstrap, &cfg.Capacity.Services, &cfg.Sessions.Peers} {
+	for _, list := range []*[]string{&cfg.P2P.Transports, &cfg.P2P.Listen, &cfg.P2P.Announce, &cfg.P2P.Bootstrap, &cfg.Capacity.Services, &cfg.Sessions.Peers, &cfg.Recording.Auditors} {
 		if len(*list) == 0 {
 			*list = nil
 		}
@@ -225,6 +261,15 @@ func (c Config) Validate() error {
 	}
 	if err := c.sessionLimits().Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("sessions.max_duration and idle_timeout must be whole seconds, 0s or more: %w", err))
+	}
+	if c.Recording.ChunkMiB < 1 || c.Recording.ChunkMiB > 16 {
+		errs = append(errs, fmt.Errorf("recording.chunk_mib: %d is outside 1..16", c.Recording.ChunkMiB))
+	}
+	if age := time.Duration(c.Recording.MaxChunkAge); age < time.Second || age > time.Hour || age%time.Millisecond != 0 {
+		errs = append(errs, fmt.Errorf("recording.max_chunk_age: %s is outside 1s..1h", age))
+	}
+	if _, err := c.Recording.recipients(); err != nil {
+		errs = append(errs, fmt.Errorf("recording.%w", err))
 	}
 	targets := c.Sessions.Targets.Map()
 	for _, svc := range c.Capacity.Services {
@@ -381,6 +426,18 @@ idle_timeout = "{{.Sessions.IdleTimeout}}"
 rdp = {{printf "%q" .Sessions.Targets.RDP}}
 vnc = {{printf "%q" .Sessions.Targets.VNC}}
 ssh = {{printf "%q" .Sessions.Targets.SSH}}
+
+[recording]
+# Record every hosted session: chunked, compressed, encrypted to the
+# session's owner (its client) and the keys below, and Merkle-rooted.
+# Recordings live in data/recordings.
+enabled = {{.Recording.Enabled}}
+# Chunk plaintext size in MiB (1..16), and the longest a chunk stays open.
+chunk_mib = {{.Recording.ChunkMiB}}
+max_chunk_age = "{{.Recording.MaxChunkAge}}"
+# Extra recipients of every recording key (lucid-x25519-pub:… strings).
+auditors = {{list .Recording.Auditors}}
+recovery_key = {{printf "%q" .Recording.RecoveryKey}}
 `))
 
 // Render writes the config as commented TOML.

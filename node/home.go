@@ -37,6 +37,9 @@ func (h Home) ConfigPath() string   { return filepath.Join(h.Dir, "config.toml")
 func (h Home) TokenPath() string    { return filepath.Join(h.Dir, "api.token") }
 func (h Home) DataDir() string      { return filepath.Join(h.Dir, "data") }
 
+// RecordingsDir holds the recordings of hosted sessions.
+func (h Home) RecordingsDir() string { return filepath.Join(h.DataDir(), "recordings") }
+
 // APIAddrPath holds the address the running node's API listens on. It exists
 // only while the node runs, so the CLI can find a node started with port 0.
 func (h Home) APIAddrPath() string { return filepath.Join(h.Dir, "api.addr") }

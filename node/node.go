@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/lucidnet/lucid/media"
 	"github.com/lucidnet/lucid/node/rpc"
 	"github.com/lucidnet/lucid/p2p"
 	"github.com/lucidnet/lucid/sessions"
@@ -80,6 +81,7 @@ type Node struct {
 	svc   *Service
 	pub   *CapacityPublisher
 	sess  *sessions.Manager
+	rec   *media.Pipeline
 
 	httpSrv *http.Server
 	apiAddr net.Addr
@@ -143,6 +145,13 @@ func Start(ctx context.Context, home Home, cfg Config, opts Options) (*Node, err
 	if opts.Role == RoleNode {
 		n.pub = newCapacityPublisher(n.net, n.store, key, cfg, home.DataDir(), n.log, opts.Now, m)
 		n.svc.capacity = n.pub.Last
+	}
+	if opts.Role == RoleNode && n.cfg.Recording.Enabled && opts.Recorder == nil {
+		if n.rec, err = n.startRecording(); err != nil {
+			return nil, err
+		}
+		opts.Recorder = n.rec
+		opts.Observer = observers{n.rec, opts.Observer}
 	}
 	if n.sess, err = n.startSessions(key, opts, m); err != nil {
 		return nil, err
@@ -269,6 +278,45 @@ func (n *Node) startSessions(key crypto.PrivKey, opts Options, m *metrics) (*ses
 	return sessions.NewManager(sc)
 }
 
+// startRecording opens the recording store, writes the manifests of
+// recordings a crash interrupted, and starts the pipeline.
+func (n *Node) startRecording() (*media.Pipeline, error) {
+	st, err := media.OpenFileStore(n.home.RecordingsDir())
+	if err != nil {
+		return nil, err
+	}
+	recipients, err := n.cfg.Recording.recipients()
+	if err != nil {
+		return nil, err
+	}
+	p, err := media.NewPipeline(media.PipelineConfig{
+		Store: st, Recipients: recipients,
+		MaxChunkPlaintext: n.cfg.Recording.ChunkMiB << 20, MaxChunkAge: time.Duration(n.cfg.Recording.MaxChunkAge),
+		RecorderVersion: Software(), Log: n.log, Now: n.now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if recovered, err := p.Recover(); err != nil || recovered > 0 {
+		n.log.Warn("recovered interrupted recordings", "count", recovered, "err", err)
+	}
+	return p, nil
+}
+
+// observers passes session events to each non-nil observer.
+type observers []sessions.Observer
+
+func (o observers) SessionEvent(ev sessions.Event) {
+	for _, x := range o {
+		if x != nil {
+			x.SessionEvent(ev)
+		}
+	}
+}
+
+// Recordings is the node's recording pipeline, nil when recording is off.
+func (n *Node) Recordings() *media.Pipeline { return n.rec }
+
 // Sessions is the node's session manager.
 func (n *Node) Sessions() *sessions.Manager { return n.sess }
 
@@ -317,6 +365,12 @@ func (n *Node) shutdown(ctx context.Context) error {
 	if n.sess != nil {
 		if err := n.sess.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("sessions: %w", err))
+		}
+	}
+	// After the sessions: their end events finish the recordings.
+	if n.rec != nil {
+		if err := n.rec.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("recording: %w", err))
 		}
 	}
 	if n.cancel != nil {

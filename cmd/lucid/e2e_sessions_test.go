@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/lucidnet/lucid/media"
 	"github.com/lucidnet/lucid/node"
 	"github.com/lucidnet/lucid/sessions"
 	"github.com/lucidnet/lucid/testnet"
@@ -109,7 +110,42 @@ func TestConnectSSHByPeerID(t *testing.T) {
 	err = connect.Wait()
 	require.NoError(t, err, stderr.String())
 	require.Contains(t, stderr.String(), sessions.EndKilled.String())
+
+	// The host recorded the session. Its owner, the client, opens the
+	// recording with its own node identity: every chunk verifies against
+	// the Merkle root, and the streams have every byte the host carried.
+	store, err := media.OpenFileStore(hostNode.Home().RecordingsDir())
+	require.NoError(t, err)
+	var m media.Manifest
+	require.Eventually(t, func() bool { m, err = store.Manifest(info.ID); return err == nil }, 20*time.Second, 50*time.Millisecond)
+	ended, err := hostNode.Service().Session(ctx, node.SessionParams{SessionID: info.ID.String()})
+	require.NoError(t, err)
+	clientKey, err := node.Home{Dir: clientHome}.LoadIdentity()
+	require.NoError(t, err)
+	owner, err := media.IdentityForKey(clientKey)
+	require.NoError(t, err)
+	wrapped, ok := m.KeyFor([32]byte(owner.PublicKey().Bytes()))
+	require.True(t, ok, "the recording key is wrapped to the client")
+	key, err := media.UnwrapKey(wrapped, owner)
+	require.NoError(t, err)
+	report := media.VerifyWithKey(m, key, func(i uint64) ([]byte, error) { return store.Chunk(info.ID, i) })
+	require.True(t, report.OK(), "%+v", report)
+	var up, down countingWriter
+	rs := media.NewReassembler(&up, &down, false)
+	for i := range m.ChunkCount {
+		sealed, err := store.Chunk(info.ID, i)
+		require.NoError(t, err)
+		plain, err := media.OpenChunk(key, info.ID, i, sealed)
+		require.NoError(t, err)
+		require.NoError(t, rs.AddChunk(plain))
+	}
+	require.Equal(t, ended.BytesIn, up.n, "client-to-host bytes recorded")
+	require.Equal(t, ended.BytesOut, down.n, "host-to-client bytes recorded")
 }
+
+type countingWriter struct{ n uint64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.n += uint64(len(p)); return len(p), nil }
 
 // Ctrl-C in `lucid connect` ends the session on both sides.
 func TestConnectInterruptEndsSession(t *testing.T) {
