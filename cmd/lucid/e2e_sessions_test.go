@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -141,6 +142,31 @@ func TestConnectSSHByPeerID(t *testing.T) {
 	}
 	require.Equal(t, ended.BytesIn, up.n, "client-to-host bytes recorded")
 	require.Equal(t, ended.BytesOut, down.n, "host-to-client bytes recorded")
+
+	// The same through the CLI, as the owner: list, verify, export; and a
+	// flipped bit is found and named.
+	recDir := hostNode.Home().RecordingsDir()
+	var rows []recordingRow
+	require.NoError(t, json.Unmarshal(lucid(t, "--home", clientHome, "recordings", "ls", "--dir", recDir, "--json"), &rows))
+	require.Len(t, rows, 1)
+	require.Equal(t, "sealed", rows[0].Status)
+	require.Contains(t, string(lucid(t, "--home", clientHome, "recordings", "verify", info.ID.String(), "--dir", recDir)), "ok:")
+	exported := filepath.Join(t.TempDir(), "export")
+	lucid(t, "--home", clientHome, "recordings", "export", info.ID.String(), "--dir", recDir, "-o", exported)
+	for name, want := range map[string]uint64{"client-to-host.bin": ended.BytesIn, "host-to-client.bin": ended.BytesOut} {
+		fi, err := os.Stat(filepath.Join(exported, name))
+		require.NoError(t, err)
+		require.EqualValues(t, want, fi.Size(), name)
+	}
+	victim := filepath.Join(recDir, info.ID.String(), fmt.Sprintf("chunk-%016x.lck", m.ChunkCount/2))
+	b, err := os.ReadFile(victim)
+	require.NoError(t, err)
+	b[len(b)/2] ^= 1
+	require.NoError(t, os.WriteFile(victim, b, 0o600))
+	bad := exec.Command(lucidBin, "--home", clientHome, "recordings", "verify", info.ID.String(), "--dir", recDir)
+	out, err = bad.CombinedOutput()
+	require.Error(t, err, "a flipped bit fails verification")
+	require.Contains(t, string(out), fmt.Sprintf("chunk %d", m.ChunkCount/2), "%s", out)
 }
 
 type countingWriter struct{ n uint64 }

@@ -69,6 +69,7 @@ func newRoot() *cobra.Command {
 		newPeerCmd(g),
 		newConnectCmd(g),
 		newSessionsCmd(g),
+		newRecordingsCmd(g),
 		newTestnetCmd(g),
 		newDebugCmd(),
 	)

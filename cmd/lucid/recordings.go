@@ -1,0 +1,363 @@
+package main
+
+import (
+	"crypto/ecdh"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lucidnet/lucid/media"
+	"github.com/lucidnet/lucid/sessions"
+)
+
+// recordingFlags locate a recording store and the key that opens it.
+type recordingFlags struct {
+	dir     string
+	keyFile string
+}
+
+func (f *recordingFlags) register(cmd *cobra.Command, withKey bool) {
+	cmd.Flags().StringVar(&f.dir, "dir", "", "recordings directory (default: the home's data/recordings)")
+	if withKey {
+		cmd.Flags().StringVar(&f.keyFile, "key", "", "X25519 identity file (lucid-x25519-priv:…) of an auditor or recovery key; default: the home's node identity, which owns the sessions it opened")
+	}
+}
+
+func (f *recordingFlags) store(g *globals) (*media.FileStore, error) {
+	dir := f.dir
+	if dir == "" {
+		home, err := g.resolveHome()
+		if err != nil {
+			return nil, err
+		}
+		dir = home.RecordingsDir()
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("no recordings at %s: %w", dir, err)
+	}
+	return media.OpenFileStore(dir)
+}
+
+// identity is the X25519 key to unwrap recording keys with.
+func (f *recordingFlags) identity(g *globals) (*ecdh.PrivateKey, error) {
+	if f.keyFile != "" {
+		b, err := os.ReadFile(f.keyFile)
+		if err != nil {
+			return nil, err
+		}
+		return media.ParseIdentity(strings.TrimSpace(string(b)))
+	}
+	home, err := g.resolveHome()
+	if err != nil {
+		return nil, err
+	}
+	key, err := home.LoadIdentity()
+	if err != nil {
+		return nil, err
+	}
+	return media.IdentityForKey(key)
+}
+
+// sessionKey unwraps the recording's key with the identity.
+func sessionKey(m media.Manifest, id *ecdh.PrivateKey) ([]byte, error) {
+	w, ok := m.KeyFor([32]byte(id.PublicKey().Bytes()))
+	if !ok {
+		return nil, fmt.Errorf("the recording of %s is not encrypted to this key (%s)", m.Session, media.FormatRecipient(id.PublicKey()))
+	}
+	return media.UnwrapKey(w, id)
+}
+
+func newRecordingsCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "recordings", Short: "List, verify and export session recordings"}
+	cmd.AddCommand(newRecLsCmd(g), newRecShowCmd(g), newRecVerifyCmd(g), newRecExportCmd(g), newRecKeygenCmd())
+	return cmd
+}
+
+// recordingRow is one line of `recordings ls`.
+type recordingRow struct {
+	Session  string    `json:"session"`
+	Status   string    `json:"status"` // sealed, recording, interrupted
+	Client   string    `json:"client,omitempty"`
+	Service  string    `json:"service,omitempty"`
+	Chunks   uint64    `json:"chunks"`
+	Bytes    uint64    `json:"bytes"`
+	Started  time.Time `json:"started,omitzero"`
+	Ended    time.Time `json:"ended,omitzero"`
+	Manifest string    `json:"manifest_hash,omitempty"`
+}
+
+func newRecLsCmd(g *globals) *cobra.Command {
+	var (
+		f      recordingFlags
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List recordings: sealed, being recorded, or interrupted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := f.store(g)
+			if err != nil {
+				return err
+			}
+			ids, err := st.Sessions()
+			if err != nil {
+				return err
+			}
+			rows := []recordingRow{}
+			for _, id := range ids {
+				rows = append(rows, describeRecording(st, id))
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), rows)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "SESSION\tSTATUS\tCLIENT\tSERVICE\tCHUNKS\tSIZE\tSTARTED")
+			for _, r := range rows {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Session, r.Status, shortPeer(r.Client), dash(r.Service), r.Chunks, byteCount(r.Bytes), stamp(r.Started))
+			}
+			return w.Flush()
+		},
+	}
+	f.register(cmd, false)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func describeRecording(st *media.FileStore, id sessions.ID) recordingRow {
+	row := recordingRow{Session: id.String()}
+	m, err := st.Manifest(id)
+	switch {
+	case err == nil:
+		row.Status = "sealed"
+		if len(m.Gaps) > 0 {
+			row.Status = "sealed with gaps"
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		// No manifest yet: live, or the node stopped mid-session and has
+		// not restarted to recover it.
+		row.Status = "recording or interrupted"
+		if b, err := st.Journal(id); err == nil {
+			if j, err := media.ReadJournal(b); err == nil {
+				m = j.Begin
+				m.Chunks = j.Chunks
+			}
+		}
+	default:
+		row.Status = "unreadable: " + err.Error()
+		return row
+	}
+	if m.Client != "" {
+		row.Client = m.Client.String()
+	}
+	row.Service, row.Started, row.Ended = m.Service, m.Started, m.Ended
+	row.Chunks = uint64(len(m.Chunks))
+	for _, c := range m.Chunks {
+		row.Bytes += c.SealedSize
+	}
+	if row.Status != "recording or interrupted" {
+		row.Manifest = fmt.Sprintf("%x", m.Hash())
+	}
+	return row
+}
+
+func newRecShowCmd(g *globals) *cobra.Command {
+	var f recordingFlags
+	cmd := &cobra.Command{
+		Use:   "show <session-id>",
+		Short: "Print a recording's manifest (JSON) and its hash",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, m, err := openRecording(g, &f, args[0])
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), struct {
+				Hash     string         `json:"manifest_hash"`
+				Manifest media.Manifest `json:"manifest"`
+			}{fmt.Sprintf("%x", m.Hash()), m})
+		},
+	}
+	f.register(cmd, false)
+	return cmd
+}
+
+func openRecording(g *globals, f *recordingFlags, arg string) (*media.FileStore, media.Manifest, error) {
+	id, err := sessions.ParseID(arg)
+	if err != nil {
+		return nil, media.Manifest{}, err
+	}
+	st, err := f.store(g)
+	if err != nil {
+		return nil, media.Manifest{}, err
+	}
+	m, err := st.Manifest(id)
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, m, fmt.Errorf("recording %s has no manifest yet (still recording, or the node must restart to recover it)", id)
+	}
+	return st, m, err
+}
+
+func newRecVerifyCmd(g *globals) *cobra.Command {
+	var (
+		f        recordingFlags
+		asJSON   bool
+		withoutK bool
+	)
+	cmd := &cobra.Command{
+		Use:   "verify <session-id>",
+		Short: "Check a recording: every chunk's header, leaf and Merkle root, and with a key every chunk's tag",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, m, err := openRecording(g, &f, args[0])
+			if err != nil {
+				return err
+			}
+			chunk := func(i uint64) ([]byte, error) {
+				if m.ChunkCount > 16 && (i+1)%16 == 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "\rverified %d/%d chunks", i+1, m.ChunkCount)
+				}
+				return st.Chunk(m.Session, i)
+			}
+			var report media.Report
+			if withoutK {
+				report = media.VerifyRecording(m, chunk)
+			} else {
+				id, err := f.identity(g)
+				if err != nil {
+					return err
+				}
+				key, err := sessionKey(m, id)
+				if err != nil {
+					return fmt.Errorf("%w (use --no-key to check structure and Merkle root only)", err)
+				}
+				report = media.VerifyWithKey(m, key, chunk)
+			}
+			if m.ChunkCount > 16 {
+				fmt.Fprintln(cmd.ErrOrStderr())
+			}
+			if asJSON {
+				if err := printJSON(cmd.OutOrStdout(), report); err != nil {
+					return err
+				}
+			} else if report.OK() {
+				fmt.Fprintf(cmd.OutOrStdout(), "ok: %d chunks verified, root %x, manifest %x\n", report.Verified, m.Root, m.Hash())
+				for _, gap := range m.Gaps {
+					fmt.Fprintf(cmd.OutOrStdout(), "declared gap after chunk %d: %s\n", gap.AfterIndex, gap.Reason)
+				}
+			}
+			return report.Err()
+		},
+	}
+	f.register(cmd, true)
+	cmd.Flags().BoolVar(&withoutK, "no-key", false, "check without decrypting (structure, leaves, Merkle root, receipts)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+func newRecExportCmd(g *globals) *cobra.Command {
+	var (
+		f   recordingFlags
+		out string
+	)
+	cmd := &cobra.Command{
+		Use:   "export <session-id> -o DIR",
+		Short: "Decrypt a recording and write the original streams: client-to-host.bin and host-to-client.bin",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return errors.New("-o DIR is required")
+			}
+			st, m, err := openRecording(g, &f, args[0])
+			if err != nil {
+				return err
+			}
+			id, err := f.identity(g)
+			if err != nil {
+				return err
+			}
+			key, err := sessionKey(m, id)
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(out, 0o700); err != nil {
+				return err
+			}
+			up, err := os.OpenFile(filepath.Join(out, "client-to-host.bin"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+			if err != nil {
+				return err
+			}
+			defer up.Close()
+			down, err := os.OpenFile(filepath.Join(out, "host-to-client.bin"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+			if err != nil {
+				return err
+			}
+			defer down.Close()
+			rs := media.NewReassembler(up, down, false)
+			for i := range m.ChunkCount {
+				sealed, err := st.Chunk(m.Session, i)
+				if err != nil {
+					return fmt.Errorf("chunk %d: %w", i, err)
+				}
+				plain, err := media.OpenChunk(key, m.Session, i, sealed)
+				if err != nil {
+					return fmt.Errorf("chunk %d: %w", i, err)
+				}
+				if err := rs.AddChunk(plain); err != nil {
+					return fmt.Errorf("chunk %d: %w", i, err)
+				}
+			}
+			if err := errors.Join(up.Sync(), down.Sync()); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "exported %d chunks: %d bytes client-to-host, %d bytes host-to-client, in %s\n",
+				m.ChunkCount, rs.Written(sessions.ClientToHost), rs.Written(sessions.HostToClient), out)
+			return nil
+		},
+	}
+	f.register(cmd, true)
+	cmd.Flags().StringVarP(&out, "output", "o", "", "directory for the exported streams")
+	return cmd
+}
+
+func newRecKeygenCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "keygen -o FILE",
+		Short: "Create an X25519 identity for an auditor or an operator recovery key; prints its recipient",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return errors.New("-o FILE is required")
+			}
+			id, err := media.GenerateIdentity(rand.Reader)
+			if err != nil {
+				return err
+			}
+			f, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+			if err != nil {
+				return fmt.Errorf("%w (an existing key is never replaced)", err)
+			}
+			if _, err := fmt.Fprintln(f, media.FormatIdentity(id)); err != nil {
+				f.Close()
+				return err
+			}
+			if err := errors.Join(f.Sync(), f.Close()); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), media.FormatRecipient(id.PublicKey()))
+			fmt.Fprintf(cmd.ErrOrStderr(), "identity written to %s; put the line above in [recording] auditors or recovery_key\n", out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "file for the private identity (mode 0600)")
+	return cmd
+}
