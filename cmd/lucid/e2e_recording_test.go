@@ -94,4 +94,3 @@ func TestRecordingSurvivesKill9(t *testing.T) {
 		require.Zero(t, none.Len())
 	}
 }
-
