@@ -85,6 +85,9 @@ func NewPipeline(cfg PipelineConfig) (*Pipeline, error) {
 	if cfg.MaxChunkAge == 0 {
 		cfg.MaxChunkAge = DefaultChunkAge
 	}
+	if cfg.RecorderVersion == "" {
+		cfg.RecorderVersion = "lucid"
+	}
 	if _, err := NewChunker(cfg.MaxChunkPlaintext, cfg.MaxChunkAge); err != nil {
 		return nil, err
 	}
