@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/lucidnet/lucid/media"
@@ -221,10 +222,9 @@ func newRecVerifyCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			bar := chunkBar(cmd, m, "verifying")
 			chunk := func(i uint64) ([]byte, error) {
-				if m.ChunkCount > 16 && (i+1)%16 == 0 {
-					fmt.Fprintf(cmd.ErrOrStderr(), "\rverified %d/%d chunks", i+1, m.ChunkCount)
-				}
+				_ = bar.Add(1)
 				return st.Chunk(m.Session, i)
 			}
 			var report media.Report
@@ -241,9 +241,7 @@ func newRecVerifyCmd(g *globals) *cobra.Command {
 				}
 				report = media.VerifyWithKey(m, key, chunk)
 			}
-			if m.ChunkCount > 16 {
-				fmt.Fprintln(cmd.ErrOrStderr())
-			}
+			_ = bar.Finish()
 			if asJSON {
 				if err := printJSON(cmd.OutOrStdout(), report); err != nil {
 					return err
@@ -302,7 +300,9 @@ func newRecExportCmd(g *globals) *cobra.Command {
 			}
 			defer down.Close()
 			rs := media.NewReassembler(up, down, false)
+			bar := chunkBar(cmd, m, "exporting")
 			for i := range m.ChunkCount {
+				_ = bar.Add(1)
 				sealed, err := st.Chunk(m.Session, i)
 				if err != nil {
 					return fmt.Errorf("chunk %d: %w", i, err)
@@ -315,6 +315,7 @@ func newRecExportCmd(g *globals) *cobra.Command {
 					return fmt.Errorf("chunk %d: %w", i, err)
 				}
 			}
+			_ = bar.Finish()
 			if err := errors.Join(up.Sync(), down.Sync()); err != nil {
 				return err
 			}
@@ -326,6 +327,23 @@ func newRecExportCmd(g *globals) *cobra.Command {
 	f.register(cmd, true)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "directory for the exported streams")
 	return cmd
+}
+
+// progressBarMinChunks is where a progress bar starts to help: smaller
+// recordings finish before one would draw.
+const progressBarMinChunks = 16
+
+// chunkBar draws progress over a recording's chunks on stderr, for large
+// recordings only, so scripts reading stdout are unaffected.
+func chunkBar(cmd *cobra.Command, m media.Manifest, what string) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(int64(m.ChunkCount),
+		progressbar.OptionSetWriter(cmd.ErrOrStderr()),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionSetVisibility(m.ChunkCount >= progressBarMinChunks),
+	)
 }
 
 func newRecKeygenCmd() *cobra.Command {
