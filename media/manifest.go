@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/fxamacker/cbor/v2"
 	"math"
 	"slices"
 	"time"
@@ -92,27 +93,28 @@ type Gap struct {
 // fields never have their zero value, so "absent" is the only encoding of
 // zero.
 type wireManifest struct {
-	Version           uint64           `cbor:"1,keyasint,omitempty"`
-	Session           []byte           `cbor:"2,keyasint,omitempty"`
-	Host              []byte           `cbor:"3,keyasint,omitempty"`
-	Client            []byte           `cbor:"4,keyasint,omitempty"`
-	Participants      [][]byte         `cbor:"5,keyasint,omitempty"`
-	Service           string           `cbor:"6,keyasint,omitempty"`
-	Codec             string           `cbor:"7,keyasint,omitempty"`
-	ChunkFormat       uint64           `cbor:"8,keyasint,omitempty"`
-	MaxChunkPlaintext uint64           `cbor:"9,keyasint,omitempty"`
-	MaxChunkAge       uint64           `cbor:"10,keyasint,omitempty"` // milliseconds
-	ChunkCount        uint64           `cbor:"11,keyasint,omitempty"`
-	Root              []byte           `cbor:"12,keyasint,omitempty"`
-	Chunks            []wireChunkInfo  `cbor:"13,keyasint,omitempty"`
-	Consent           *wireConsent     `cbor:"14,keyasint,omitempty"`
-	HostReceipt       *wireHostReceipt `cbor:"15,keyasint,omitempty"`
-	PolicyHash        []byte           `cbor:"16,keyasint,omitempty"`
-	Recorder          string           `cbor:"17,keyasint,omitempty"`
-	Started           uint64           `cbor:"18,keyasint,omitempty"` // Unix ns
-	Ended             uint64           `cbor:"19,keyasint,omitempty"` // Unix ns
-	Keys              []wireWrappedKey `cbor:"20,keyasint,omitempty"`
-	Gaps              []wireGap        `cbor:"21,keyasint,omitempty"`
+	Version           uint64          `cbor:"1,keyasint,omitempty"`
+	Session           []byte          `cbor:"2,keyasint,omitempty"`
+	Host              []byte          `cbor:"3,keyasint,omitempty"`
+	Client            []byte          `cbor:"4,keyasint,omitempty"`
+	Participants      [][]byte        `cbor:"5,keyasint,omitempty"`
+	Service           string          `cbor:"6,keyasint,omitempty"`
+	Codec             string          `cbor:"7,keyasint,omitempty"`
+	ChunkFormat       uint64          `cbor:"8,keyasint,omitempty"`
+	MaxChunkPlaintext uint64          `cbor:"9,keyasint,omitempty"`
+	MaxChunkAge       uint64          `cbor:"10,keyasint,omitempty"` // milliseconds
+	ChunkCount        uint64          `cbor:"11,keyasint,omitempty"`
+	Root              []byte          `cbor:"12,keyasint,omitempty"`
+	Chunks            []wireChunkInfo `cbor:"13,keyasint,omitempty"`
+	// The receipts in package sessions' own canonical encoding.
+	Consent     cbor.RawMessage  `cbor:"14,keyasint,omitempty"`
+	HostReceipt cbor.RawMessage  `cbor:"15,keyasint,omitempty"`
+	PolicyHash  []byte           `cbor:"16,keyasint,omitempty"`
+	Recorder    string           `cbor:"17,keyasint,omitempty"`
+	Started     uint64           `cbor:"18,keyasint,omitempty"` // Unix ns
+	Ended       uint64           `cbor:"19,keyasint,omitempty"` // Unix ns
+	Keys        []wireWrappedKey `cbor:"20,keyasint,omitempty"`
+	Gaps        []wireGap        `cbor:"21,keyasint,omitempty"`
 }
 
 type wireChunkInfo struct {
@@ -141,34 +143,6 @@ type wireGap struct {
 
 // The receipts' wire forms mirror package sessions key for key (its own
 // are unexported): times in Unix milliseconds, limits in seconds.
-type wireConsent struct {
-	User       []byte `cbor:"1,keyasint,omitempty"`
-	Session    []byte `cbor:"2,keyasint,omitempty"`
-	PolicyHash []byte `cbor:"3,keyasint,omitempty"`
-	TermsHash  []byte `cbor:"4,keyasint,omitempty"`
-	AcceptedAt uint64 `cbor:"5,keyasint,omitempty"`
-	Signature  []byte `cbor:"6,keyasint,omitempty"`
-}
-
-type wireLimits struct {
-	MaxDuration  uint64 `cbor:"1,keyasint,omitempty"`
-	IdleTimeout  uint64 `cbor:"2,keyasint,omitempty"`
-	BandwidthBps uint64 `cbor:"3,keyasint,omitempty"`
-}
-
-type wireHostReceipt struct {
-	Host        []byte     `cbor:"1,keyasint,omitempty"`
-	Client      []byte     `cbor:"2,keyasint,omitempty"`
-	Session     []byte     `cbor:"3,keyasint,omitempty"`
-	Service     string     `cbor:"4,keyasint,omitempty"`
-	PolicyHash  []byte     `cbor:"5,keyasint,omitempty"`
-	TermsHash   []byte     `cbor:"6,keyasint,omitempty"`
-	ConsentHash []byte     `cbor:"7,keyasint,omitempty"`
-	Limits      wireLimits `cbor:"8,keyasint,omitempty"`
-	AcceptedAt  uint64     `cbor:"9,keyasint,omitempty"`
-	Signature   []byte     `cbor:"10,keyasint,omitempty"`
-}
-
 // durationMillis encodes a positive whole-millisecond duration; anything
 // else maps to MaxUint64, which value rejects.
 func durationMillis(d time.Duration) uint64 {
@@ -211,12 +185,10 @@ func (m *Manifest) wire() wireManifest {
 		}
 	}
 	if !m.Consent.IsZero() {
-		c := consentWire(&m.Consent)
-		w.Consent = &c
+		w.Consent = m.Consent.CBOR()
 	}
-	if !hostReceiptIsZero(&m.HostReceipt) {
-		h := hostReceiptWire(&m.HostReceipt)
-		w.HostReceipt = &h
+	if !m.HostReceipt.IsZero() {
+		w.HostReceipt = m.HostReceipt.CBOR()
 	}
 	if len(m.Keys) > 0 {
 		keys := slices.Clone(m.Keys)
@@ -304,14 +276,14 @@ func (w *wireManifest) value() (Manifest, error) {
 	if root := MerkleRoot(leaves); root != m.Root {
 		return Manifest{}, malformed("merkle root %x does not match the chunk list (%x)", m.Root, root)
 	}
-	if w.Consent != nil {
-		if m.Consent, err = w.Consent.value(); err != nil {
-			return Manifest{}, fmt.Errorf("consent receipt: %w", err)
+	if len(w.Consent) > 0 {
+		if m.Consent, err = sessions.DecodeConsent(w.Consent); err != nil {
+			return Manifest{}, malformed("consent receipt: %v", err)
 		}
 	}
-	if w.HostReceipt != nil {
-		if m.HostReceipt, err = w.HostReceipt.value(); err != nil {
-			return Manifest{}, fmt.Errorf("host receipt: %w", err)
+	if len(w.HostReceipt) > 0 {
+		if m.HostReceipt, err = sessions.DecodeHostReceipt(w.HostReceipt); err != nil {
+			return Manifest{}, malformed("host receipt: %v", err)
 		}
 	}
 	if m.PolicyHash, err = hashFromWire(w.PolicyHash, "policy hash"); err != nil {
@@ -473,127 +445,6 @@ func gapsFromWire(ws []wireGap, count uint64) ([]Gap, error) {
 	return out, nil
 }
 
-func consentWire(r *sessions.ConsentReceipt) wireConsent {
-	return wireConsent{
-		User:       []byte(r.User),
-		Session:    r.Session[:],
-		PolicyHash: r.PolicyHash[:],
-		TermsHash:  r.TermsHash[:],
-		AcceptedAt: millis(r.AcceptedAt),
-		Signature:  r.Signature,
-	}
-}
-
-func (w *wireConsent) value() (sessions.ConsentReceipt, error) {
-	var r sessions.ConsentReceipt
-	var err error
-	if r.User, err = peerFromWire(w.User, "user"); err != nil {
-		return r, err
-	}
-	if r.Session, err = idFromWire(w.Session, "session"); err != nil {
-		return r, err
-	}
-	if r.PolicyHash, err = hashFromWire(w.PolicyHash, "policy hash"); err != nil {
-		return r, err
-	}
-	if r.TermsHash, err = hashFromWire(w.TermsHash, "terms hash"); err != nil {
-		return r, err
-	}
-	if w.AcceptedAt == 0 {
-		return r, malformed("accepted_at is not set")
-	}
-	if r.AcceptedAt, err = timeFromMillis(w.AcceptedAt, "accepted_at"); err != nil {
-		return r, err
-	}
-	if len(w.Signature) > sessions.MaxSignatureLen {
-		return r, malformed("signature: %d bytes, limit %d", len(w.Signature), sessions.MaxSignatureLen)
-	}
-	if len(w.Signature) > 0 {
-		r.Signature = w.Signature
-	}
-	return r, nil
-}
-
-func hostReceiptIsZero(r *sessions.HostReceipt) bool {
-	return r.Host == "" && r.Client == "" && r.Session.IsZero() && r.Service == "" &&
-		r.PolicyHash == [32]byte{} && r.TermsHash == [32]byte{} && r.ConsentHash == [32]byte{} &&
-		r.Limits == sessions.Limits{} && r.AcceptedAt.IsZero() && len(r.Signature) == 0
-}
-
-func limitSeconds(d time.Duration) uint64 {
-	if d < 0 || d%time.Second != 0 {
-		return math.MaxUint64
-	}
-	return uint64(d / time.Second)
-}
-
-func hostReceiptWire(r *sessions.HostReceipt) wireHostReceipt {
-	return wireHostReceipt{
-		Host:        []byte(r.Host),
-		Client:      []byte(r.Client),
-		Session:     r.Session[:],
-		Service:     r.Service,
-		PolicyHash:  r.PolicyHash[:],
-		TermsHash:   r.TermsHash[:],
-		ConsentHash: r.ConsentHash[:],
-		Limits: wireLimits{
-			MaxDuration:  limitSeconds(r.Limits.MaxDuration),
-			IdleTimeout:  limitSeconds(r.Limits.IdleTimeout),
-			BandwidthBps: r.Limits.BandwidthBps,
-		},
-		AcceptedAt: millis(r.AcceptedAt),
-		Signature:  r.Signature,
-	}
-}
-
-func (w *wireHostReceipt) value() (sessions.HostReceipt, error) {
-	r := sessions.HostReceipt{Service: w.Service}
-	var err error
-	if r.Host, err = peerFromWire(w.Host, "host"); err != nil {
-		return r, err
-	}
-	if r.Client, err = peerFromWire(w.Client, "client"); err != nil {
-		return r, err
-	}
-	if r.Session, err = idFromWire(w.Session, "session"); err != nil {
-		return r, err
-	}
-	if !isServiceName(w.Service) {
-		return r, malformed("service %q: want ^[a-z][a-z0-9-]{0,15}$", w.Service)
-	}
-	if r.PolicyHash, err = hashFromWire(w.PolicyHash, "policy hash"); err != nil {
-		return r, err
-	}
-	if r.TermsHash, err = hashFromWire(w.TermsHash, "terms hash"); err != nil {
-		return r, err
-	}
-	if r.ConsentHash, err = hashFromWire(w.ConsentHash, "consent hash"); err != nil {
-		return r, err
-	}
-	const maxSecs = math.MaxInt64 / uint64(time.Second)
-	if w.Limits.MaxDuration > maxSecs || w.Limits.IdleTimeout > maxSecs {
-		return r, malformed("limits: durations must be whole, non-negative seconds below %d", maxSecs)
-	}
-	r.Limits = sessions.Limits{
-		MaxDuration:  time.Duration(w.Limits.MaxDuration) * time.Second,
-		IdleTimeout:  time.Duration(w.Limits.IdleTimeout) * time.Second,
-		BandwidthBps: w.Limits.BandwidthBps,
-	}
-	if w.AcceptedAt == 0 {
-		return r, malformed("accepted_at is not set")
-	}
-	if r.AcceptedAt, err = timeFromMillis(w.AcceptedAt, "accepted_at"); err != nil {
-		return r, err
-	}
-	if len(w.Signature) > sessions.MaxSignatureLen {
-		return r, malformed("signature: %d bytes, limit %d", len(w.Signature), sessions.MaxSignatureLen)
-	}
-	if len(w.Signature) > 0 {
-		r.Signature = w.Signature
-	}
-	return r, nil
-}
-
 // Validate checks m against every bound of the format without encoding it:
 // exactly what Encode refuses, with the same errors (ErrMalformed).
 func (m Manifest) Validate() error {
@@ -610,6 +461,16 @@ func (m Manifest) Validate() error {
 // MaxChunkAge whole milliseconds (the conversion is never lossy), and so
 // on.
 func (m Manifest) Encode() ([]byte, error) {
+	// Receipts are signed over whole milliseconds, and their encoding
+	// truncates to that: a finer time would change silently, so refuse it.
+	for _, r := range []struct {
+		what string
+		at   time.Time
+	}{{"consent", m.Consent.AcceptedAt}, {"host receipt", m.HostReceipt.AcceptedAt}} {
+		if r.at.Nanosecond()%int(time.Millisecond) != 0 {
+			return nil, malformed("%s accepted_at: %s is not a whole millisecond", r.what, r.at.Format(time.RFC3339Nano))
+		}
+	}
 	w := m.wire()
 	if _, err := w.value(); err != nil {
 		return nil, err
@@ -785,7 +646,7 @@ func (m Manifest) MarshalJSON() ([]byte, error) {
 		c := m.Consent
 		j.ConsentReceipt = &c
 	}
-	if !hostReceiptIsZero(&m.HostReceipt) {
+	if !m.HostReceipt.IsZero() {
 		h := m.HostReceipt
 		j.HostReceipt = &h
 	}

@@ -259,7 +259,7 @@ func (r *Report) checkReceipts(m *Manifest) {
 		}
 	}
 	h := &m.HostReceipt
-	if hostReceiptIsZero(h) {
+	if h.IsZero() {
 		r.add(ProblemReceipt, 0, "no host receipt")
 		return
 	}

@@ -177,36 +177,6 @@ func timeFromNanos(n uint64, what string) (time.Time, error) {
 	return time.Unix(0, int64(n)).UTC(), nil
 }
 
-// Receipt times are Unix milliseconds, as package sessions encodes them.
-const maxUnixMillis = 253402300799999 // 9999-12-31T23:59:59.999Z
-
-// A time with a sub-millisecond part maps to MaxUint64 as well: receipts
-// are signed over whole milliseconds, and truncating here would turn a
-// value into another one silently.
-func millis(t time.Time) uint64 {
-	if t.IsZero() {
-		return 0
-	}
-	if t.Nanosecond()%int(time.Millisecond) != 0 {
-		return math.MaxUint64
-	}
-	ms := t.UnixMilli()
-	if ms <= 0 || ms > maxUnixMillis {
-		return math.MaxUint64
-	}
-	return uint64(ms)
-}
-
-func timeFromMillis(ms uint64, what string) (time.Time, error) {
-	if ms == 0 {
-		return time.Time{}, nil
-	}
-	if ms > maxUnixMillis {
-		return time.Time{}, malformed("%s: %d ms is outside 1970..9999", what, ms)
-	}
-	return time.UnixMilli(int64(ms)).UTC(), nil
-}
-
 func isPrintableASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] > 0x7e {

@@ -87,6 +87,25 @@ func (w *wireConsent) value() (ConsentReceipt, error) {
 	return r, nil
 }
 
+// CBOR is the receipt's canonical encoding, signature included: the form
+// other documents (recording manifests) carry, so that the signature still
+// verifies after a round trip. Fields out of bounds encode to values that
+// DecodeConsent refuses.
+func (r ConsentReceipt) CBOR() []byte {
+	w := r.wire()
+	return mustMarshal(&w)
+}
+
+// DecodeConsent is the strict inverse of CBOR. It checks structure only;
+// Verify checks the signature.
+func DecodeConsent(b []byte) (ConsentReceipt, error) {
+	var w wireConsent
+	if err := unmarshal(b, &w); err != nil {
+		return ConsentReceipt{}, err
+	}
+	return w.value()
+}
+
 // IsZero reports whether r is the zero value (no consent recorded).
 func (r ConsentReceipt) IsZero() bool {
 	return r.User == "" && r.Session.IsZero() && r.PolicyHash == [32]byte{} &&
@@ -225,6 +244,29 @@ type wireHostReceipt struct {
 	Limits      wireLimits `cbor:"8,keyasint,omitempty"`
 	AcceptedAt  uint64     `cbor:"9,keyasint,omitempty"`
 	Signature   []byte     `cbor:"10,keyasint,omitempty"`
+}
+
+// CBOR is the host receipt's canonical encoding, signature included; see
+// ConsentReceipt.CBOR.
+func (r HostReceipt) CBOR() []byte {
+	w := r.wire()
+	return mustMarshal(&w)
+}
+
+// DecodeHostReceipt is the strict inverse of CBOR (structure only).
+func DecodeHostReceipt(b []byte) (HostReceipt, error) {
+	var w wireHostReceipt
+	if err := unmarshal(b, &w); err != nil {
+		return HostReceipt{}, err
+	}
+	return w.value()
+}
+
+// IsZero reports whether r is the zero value (no receipt recorded).
+func (r HostReceipt) IsZero() bool {
+	return r.Host == "" && r.Client == "" && r.Session.IsZero() && r.Service == "" &&
+		r.PolicyHash == [32]byte{} && r.TermsHash == [32]byte{} && r.ConsentHash == [32]byte{} &&
+		r.Limits == Limits{} && r.AcceptedAt.IsZero() && len(r.Signature) == 0
 }
 
 func (r *HostReceipt) wire() wireHostReceipt {
