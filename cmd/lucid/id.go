@@ -6,8 +6,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
-
-	"github.com/lucidnet/lucid/node"
 )
 
 // idReport is `lucid id --json`.
@@ -43,11 +41,9 @@ func newIDCmd(g *globals) *cobra.Command {
 			rep := idReport{PeerID: id.String(), Home: home.Dir, Addrs: []string{}}
 			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
 			defer cancel()
-			if client, err := node.DialHome(home); err == nil {
-				if info, err := client.NodeInfo(ctx); err == nil && info.PeerID == rep.PeerID {
-					rep.Running, rep.Addrs = true, info.Addrs
-					rep.API, _ = home.RunningAPI()
-				}
+			if _, info, err := runningNode(ctx, home); err == nil && info.PeerID == rep.PeerID {
+				rep.Running, rep.Addrs = true, info.Addrs
+				rep.API, _ = home.RunningAPI()
 			}
 			if !rep.Running {
 				cfg, err := home.LoadConfig()

@@ -94,10 +94,8 @@ func (g *globals) withAPI(cmd *cobra.Command, fn func(ctx context.Context, api n
 		return err
 	}
 	if len(g.bootstrap) == 0 {
-		if client, err := node.DialHome(home); err == nil {
-			if _, err := client.NodeInfo(ctx); err == nil {
-				return fn(ctx, client)
-			}
+		if client, _, err := runningNode(ctx, home); err == nil {
+			return fn(ctx, client)
 		}
 	}
 	cfg, err := home.LoadConfig()
@@ -125,6 +123,20 @@ func clientDefaults() node.Config {
 	cfg := node.DefaultConfig("pi")
 	cfg.P2P.Listen = nil
 	return cfg
+}
+
+// runningNode is a client of the node (or `lucid connect`) running in the
+// home, with its info, if one answers.
+func runningNode(ctx context.Context, home node.Home) (*node.Client, node.Info, error) {
+	client, err := node.DialHome(home)
+	if err != nil {
+		return nil, node.Info{}, err
+	}
+	info, err := client.NodeInfo(ctx)
+	if err != nil {
+		return nil, node.Info{}, err
+	}
+	return client, info, nil
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -28,11 +28,9 @@ func (g *globals) withNode(cmd *cobra.Command, fn func(ctx context.Context, api 
 	if err != nil {
 		return err
 	}
-	client, err := node.DialHome(home)
+	client, _, err := runningNode(ctx, home)
 	if err == nil {
-		if _, err = client.NodeInfo(ctx); err == nil {
-			return fn(ctx, client)
-		}
+		return fn(ctx, client)
 	}
 	return fmt.Errorf("no node or `lucid connect` is running in %s (%v); sessions are kept by the running process", home.Dir, err)
 }
@@ -301,13 +299,11 @@ func (g *globals) withSessionNode(cmd *cobra.Command, fn func(ctx context.Contex
 		return err
 	}
 	if len(g.bootstrap) == 0 {
-		if client, err := node.DialHome(home); err == nil {
-			probe, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err = client.NodeInfo(probe)
-			cancel()
-			if err == nil {
-				return fn(ctx, client)
-			}
+		probe, cancel := context.WithTimeout(ctx, 5*time.Second)
+		client, _, err := runningNode(probe, home)
+		cancel()
+		if err == nil {
+			return fn(ctx, client)
 		}
 	}
 	cfg, err := home.LoadConfig()
