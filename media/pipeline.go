@@ -30,11 +30,30 @@ type PipelineConfig struct {
 	MaxChunkPlaintext int           // 0: DefaultChunkPlaintext
 	MaxChunkAge       time.Duration // 0: DefaultChunkAge
 	RecorderVersion   string
+	// Indexer, if set, is told of each recording as it is made, e.g. to
+	// keep a catalog for statistics.
+	Indexer Indexer
 	// Workers seal chunks in parallel; 0 means one per CPU.
 	Workers int
 	Log     *slog.Logger
 	Now     func() time.Time
 	Rand    io.Reader
+}
+
+// Indexer learns of recordings as the pipeline makes them. The files and
+// the journal are the record; an index is derived from them and can be
+// rebuilt from the store, so the pipeline does not wait for it: calls come
+// from the pipeline's goroutines, in order per session, and must not
+// block.
+type Indexer interface {
+	// RecordingStarted gets the manifest as it stands when recording
+	// begins: no chunks, no end.
+	RecordingStarted(begin Manifest)
+	// ChunkDurable gets each chunk once it is on disk and journalled.
+	ChunkDurable(begin *Manifest, c ChunkInfo)
+	// RecordingSealed gets the final manifest once it is on disk, also for
+	// a recording that crash recovery finished.
+	RecordingSealed(m Manifest)
 }
 
 // Pipeline records every hosted session: it is the sessions.Recorder and
@@ -195,6 +214,9 @@ func (p *Pipeline) begin(info sessions.Info) error {
 	p.mu.Lock()
 	p.recs[info.ID] = rec
 	p.mu.Unlock()
+	if p.cfg.Indexer != nil {
+		p.cfg.Indexer.RecordingStarted(begin)
+	}
 	p.log.Info("recording session", "session", info.ID, "recipients", len(keys))
 	return nil
 }
@@ -289,6 +311,9 @@ func (rec *sessionRecording) seal(p *Pipeline, c Chunk) {
 		}
 		rec.chunks = append(rec.chunks, s.info)
 		rec.next++
+		if p.cfg.Indexer != nil {
+			p.cfg.Indexer.ChunkDurable(&rec.begin, s.info)
+		}
 	}
 }
 
@@ -328,6 +353,9 @@ func (p *Pipeline) finish(rec *sessionRecording, ended time.Time) {
 		if err := p.cfg.Store.AppendJournal(rec.id, AppendJournalEnd(nil, ended)); err != nil {
 			p.log.Warn("cannot close recording journal", "session", rec.id, "err", err)
 		}
+	}
+	if p.cfg.Indexer != nil {
+		p.cfg.Indexer.RecordingSealed(m)
 	}
 	p.log.Info("recording sealed", "session", rec.id, "chunks", m.ChunkCount, "manifest", fmt.Sprintf("%x", m.Hash()))
 }
@@ -387,6 +415,9 @@ func (p *Pipeline) Recover() (recovered int, err error) {
 			continue
 		}
 		recovered++
+		if p.cfg.Indexer != nil {
+			p.cfg.Indexer.RecordingSealed(m)
+		}
 		p.log.Warn("recovered interrupted recording", "session", id, "chunks", m.ChunkCount)
 	}
 	return recovered, errors.Join(errs...)
