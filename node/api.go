@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/lucidnet/lucid/media/catalog"
 	"github.com/lucidnet/lucid/node/rpc"
 	"github.com/lucidnet/lucid/p2p"
 	"github.com/lucidnet/lucid/p2p/capacity"
@@ -29,6 +30,7 @@ type API interface {
 	Sessions(ctx context.Context, p SessionsParams) ([]sessions.Info, error)
 	Session(ctx context.Context, p SessionParams) (sessions.Info, error)
 	KillSession(ctx context.Context, p SessionParams) (sessions.Info, error)
+	RecordingStats(ctx context.Context, p RecordingStatsParams) (RecordingStats, error)
 }
 
 // JSON-RPC method names.
@@ -42,7 +44,21 @@ const (
 	MethodSessions  = "lucid_sessions"
 	MethodSession   = "lucid_session"
 	MethodKill      = "lucid_killSession"
+	MethodRecStats  = "lucid_recordingStats"
 )
+
+// RecordingStatsParams groups the statistics: "day", "session", "peer"
+// or "" (one total).
+type RecordingStatsParams struct {
+	By string `json:"by,omitempty"`
+}
+
+// RecordingStats is the node's recording storage, aggregated by its
+// catalog: "mongo" when one is configured, else "embedded".
+type RecordingStats struct {
+	Catalog string `json:"catalog"`
+	catalog.Stats
+}
 
 // CodeSessionRejected is the JSON-RPC error code of a host's refusal; its
 // data carries the reason code and word.
@@ -169,6 +185,7 @@ type Service struct {
 	client     bool
 	capacity   func() *capacity.Record
 	sessions   *sessions.Manager
+	recordings *recorder
 }
 
 var _ API = (*Service)(nil)
@@ -398,6 +415,21 @@ func parseSession(s string) (sessions.ID, error) {
 	return id, nil
 }
 
+func (s *Service) RecordingStats(ctx context.Context, p RecordingStatsParams) (RecordingStats, error) {
+	if s.recordings == nil {
+		return RecordingStats{}, rpc.Errorf(rpc.CodeMethodNotSupported, "this node does not record sessions (recording.enabled is off)")
+	}
+	by, err := catalog.ParseBy(p.By)
+	if err != nil {
+		return RecordingStats{}, rpc.InvalidParams("%v", err)
+	}
+	st, name, err := s.recordings.stats(ctx, by)
+	if err != nil {
+		return RecordingStats{}, unavailable("recording stats", err)
+	}
+	return RecordingStats{Catalog: name, Stats: st}, nil
+}
+
 // Register exposes the service's methods on a JSON-RPC server.
 func (s *Service) Register(srv *rpc.Server) {
 	srv.Register(MethodNodeInfo, rpc.Method(func(ctx context.Context, _ struct{}) (Info, error) { return s.NodeInfo(ctx) }))
@@ -409,6 +441,7 @@ func (s *Service) Register(srv *rpc.Server) {
 	srv.Register(MethodSessions, rpc.Method(s.Sessions))
 	srv.Register(MethodSession, rpc.Method(s.Session))
 	srv.Register(MethodKill, rpc.Method(s.KillSession))
+	srv.Register(MethodRecStats, rpc.Method(s.RecordingStats))
 }
 
 func parsePeer(s string) (peer.ID, error) {

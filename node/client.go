@@ -68,6 +68,10 @@ func (c *Client) KillSession(ctx context.Context, p SessionParams) (sessions.Inf
 	return call[sessions.Info](ctx, c, MethodKill, p)
 }
 
+func (c *Client) RecordingStats(ctx context.Context, p RecordingStatsParams) (RecordingStats, error) {
+	return call[RecordingStats](ctx, c, MethodRecStats, p)
+}
+
 func call[T any](ctx context.Context, c *Client, method string, params any) (T, error) {
 	var out T
 	err := c.rpc.Call(ctx, method, params, &out)

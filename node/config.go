@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/pelletier/go-toml/v2"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
 	"github.com/lucidnet/lucid/media"
 	"github.com/lucidnet/lucid/p2p"
@@ -52,6 +53,9 @@ type RecordingConfig struct {
 	// session's owner: X25519 recipients (lucid-x25519-pub:… strings).
 	Auditors    []string `toml:"auditors"`
 	RecoveryKey string   `toml:"recovery_key"`
+	// MongoURI, when set, also catalogs recordings in MongoDB, which then
+	// computes the storage statistics.
+	MongoURI string `toml:"mongo_uri"`
 }
 
 // recipients parses the extra recording recipients.
@@ -271,6 +275,11 @@ func (c Config) Validate() error {
 	if _, err := c.Recording.recipients(); err != nil {
 		errs = append(errs, fmt.Errorf("recording.%w", err))
 	}
+	if u := c.Recording.MongoURI; u != "" {
+		if _, err := connstring.ParseAndValidate(u); err != nil {
+			errs = append(errs, fmt.Errorf("recording.mongo_uri: %w", err))
+		}
+	}
 	targets := c.Sessions.Targets.Map()
 	for _, svc := range c.Capacity.Services {
 		if _, _, err := net.SplitHostPort(targets[svc]); err != nil {
@@ -438,6 +447,9 @@ max_chunk_age = "{{.Recording.MaxChunkAge}}"
 # Extra recipients of every recording key (lucid-x25519-pub:… strings).
 auditors = {{list .Recording.Auditors}}
 recovery_key = {{printf "%q" .Recording.RecoveryKey}}
+# Also catalog recordings in MongoDB (mongodb://host:27017/lucid), which
+# then computes the storage statistics. Empty: the embedded store only.
+mongo_uri = {{printf "%q" .Recording.MongoURI}}
 `))
 
 // Render writes the config as commented TOML.

@@ -81,7 +81,7 @@ type Node struct {
 	svc   *Service
 	pub   *CapacityPublisher
 	sess  *sessions.Manager
-	rec   *media.Pipeline
+	rec   *recorder
 
 	httpSrv *http.Server
 	apiAddr net.Addr
@@ -150,8 +150,9 @@ func Start(ctx context.Context, home Home, cfg Config, opts Options) (*Node, err
 		if n.rec, err = n.startRecording(); err != nil {
 			return nil, err
 		}
-		opts.Recorder = n.rec
-		opts.Observer = observers{n.rec, opts.Observer}
+		opts.Recorder = n.rec.pipeline
+		opts.Observer = observers{n.rec.pipeline, opts.Observer}
+		n.svc.recordings = n.rec
 	}
 	if n.sess, err = n.startSessions(key, opts, m); err != nil {
 		return nil, err
@@ -278,31 +279,6 @@ func (n *Node) startSessions(key crypto.PrivKey, opts Options, m *metrics) (*ses
 	return sessions.NewManager(sc)
 }
 
-// startRecording opens the recording store, writes the manifests of
-// recordings a crash interrupted, and starts the pipeline.
-func (n *Node) startRecording() (*media.Pipeline, error) {
-	st, err := media.OpenFileStore(n.home.RecordingsDir())
-	if err != nil {
-		return nil, err
-	}
-	recipients, err := n.cfg.Recording.recipients()
-	if err != nil {
-		return nil, err
-	}
-	p, err := media.NewPipeline(media.PipelineConfig{
-		Store: st, Recipients: recipients,
-		MaxChunkPlaintext: n.cfg.Recording.ChunkMiB << 20, MaxChunkAge: time.Duration(n.cfg.Recording.MaxChunkAge),
-		RecorderVersion: Software(), Log: n.log, Now: n.now,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if recovered, err := p.Recover(); err != nil || recovered > 0 {
-		n.log.Warn("recovered interrupted recordings", "count", recovered, "err", err)
-	}
-	return p, nil
-}
-
 // observers passes session events to each non-nil observer.
 type observers []sessions.Observer
 
@@ -315,7 +291,12 @@ func (o observers) SessionEvent(ev sessions.Event) {
 }
 
 // Recordings is the node's recording pipeline, nil when recording is off.
-func (n *Node) Recordings() *media.Pipeline { return n.rec }
+func (n *Node) Recordings() *media.Pipeline {
+	if n.rec == nil {
+		return nil
+	}
+	return n.rec.pipeline
+}
 
 // Sessions is the node's session manager.
 func (n *Node) Sessions() *sessions.Manager { return n.sess }
@@ -369,7 +350,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 	}
 	// After the sessions: their end events finish the recordings.
 	if n.rec != nil {
-		if err := n.rec.Close(); err != nil {
+		if err := n.rec.close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("recording: %w", err))
 		}
 	}

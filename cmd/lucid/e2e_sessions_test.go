@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,9 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/stretchr/testify/require"
 
 	"github.com/lucidnet/lucid/media"
+	"github.com/lucidnet/lucid/media/catalog"
 	"github.com/lucidnet/lucid/node"
 	"github.com/lucidnet/lucid/sessions"
 	"github.com/lucidnet/lucid/testnet"
@@ -55,8 +58,14 @@ func TestConnectSSHByPeerID(t *testing.T) {
 	require.NoError(t, err)
 	defer sshd.Stop()
 
-	nw, err := testnet.Start(ctx, testnet.Options{Nodes: 3, Configure: func(_ int, cfg *node.Config) {
+	// The host also catalogs recordings in MongoDB when the tests have
+	// one, so its statistics below come from the database's aggregation.
+	mongoURI := testMongoURI(t)
+	nw, err := testnet.Start(ctx, testnet.Options{Nodes: 3, Configure: func(i int, cfg *node.Config) {
 		cfg.Sessions.Targets.SSH = sshd.Addr
+		if i == 2 {
+			cfg.Recording.MongoURI = mongoURI
+		}
 	}})
 	require.NoError(t, err)
 	defer nw.Close()
@@ -143,6 +152,27 @@ func TestConnectSSHByPeerID(t *testing.T) {
 	require.Equal(t, ended.BytesIn, up.n, "client-to-host bytes recorded")
 	require.Equal(t, ended.BytesOut, down.n, "host-to-client bytes recorded")
 
+	// The operator's statistics count the session's chunks and bytes.
+	var sealed, plain uint64
+	for _, c := range m.Chunks {
+		sealed += c.SealedSize
+		plain += c.PlaintextSize
+	}
+	wantCatalog := node.CatalogEmbedded
+	if mongoURI != "" {
+		wantCatalog = node.CatalogMongo
+	}
+	clientID, err := peer.IDFromPrivateKey(clientKey)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		var st node.RecordingStats
+		if json.Unmarshal(lucid(t, "--home", hostNode.Home().Dir, "recordings", "stats", "--by", "peer", "--json"), &st) != nil {
+			return false
+		}
+		want := catalog.Row{Key: clientID.String(), Sessions: 1, Chunks: m.ChunkCount, SealedBytes: sealed, PlaintextBytes: plain}
+		return st.Catalog == wantCatalog && len(st.Rows) == 1 && st.Rows[0] == want
+	}, 20*time.Second, 100*time.Millisecond, "stats by peer from the %s catalog", wantCatalog)
+
 	// The same through the CLI, as the owner: list, verify, export; and a
 	// flipped bit is found and named.
 	recDir := hostNode.Home().RecordingsDir()
@@ -217,4 +247,28 @@ func TestConnectRefusalIsPrintedInWords(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), sessions.ReasonServiceNotOffered.String())
+}
+
+// testMongoURI is a fresh database on the MongoDB server the tests were
+// given in MONGO_URI, or "" (with a note) when there is none.
+func testMongoURI(t *testing.T) string {
+	t.Helper()
+	uri := os.Getenv("MONGO_URI")
+	if uri == "" {
+		t.Log("MONGO_URI unset: the MongoDB catalog is not exercised here")
+		return ""
+	}
+	u, err := url.Parse(uri)
+	require.NoError(t, err)
+	db := fmt.Sprintf("lucide2e_%d", time.Now().UnixNano())
+	u.Path = "/" + db
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if m, err := catalog.OpenMongo(ctx, uri, db); err == nil {
+			_ = m.Drop(ctx)
+			_ = m.Close(ctx)
+		}
+	})
+	return u.String()
 }

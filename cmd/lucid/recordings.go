@@ -78,7 +78,7 @@ func sessionKey(m media.Manifest, id *ecdh.PrivateKey) ([]byte, error) {
 
 func newRecordingsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "recordings", Short: "List, verify and export session recordings"}
-	cmd.AddCommand(newRecLsCmd(g), newRecShowCmd(g), newRecVerifyCmd(g), newRecExportCmd(g), newRecKeygenCmd())
+	cmd.AddCommand(newRecLsCmd(g), newRecShowCmd(g), newRecVerifyCmd(g), newRecExportCmd(g), newRecStatsCmd(g), newRecKeygenCmd())
 	return cmd
 }
 

@@ -22,8 +22,8 @@ func newNodeCmd(g *globals) *cobra.Command {
 
 func newRunCmd(g *globals, use, short string) *cobra.Command {
 	var (
-		profile, apiListen, logLevel, logFormat string
-		listen                                  []string
+		profile, apiListen, logLevel, logFormat, mongoURI string
+		listen                                            []string
 	)
 	cmd := &cobra.Command{
 		Use:   use,
@@ -60,6 +60,9 @@ Flags override config.toml for this run only.`,
 			if logFormat != "" {
 				cfg.Log.Format = logFormat
 			}
+			if mongoURI != "" {
+				cfg.Recording.MongoURI = mongoURI
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -88,5 +91,6 @@ Flags override config.toml for this run only.`,
 	f.StringVar(&apiListen, "api-listen", "", "loopback host:port of the local API for this run")
 	f.StringVar(&logLevel, "log-level", "", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "", "text or json")
+	f.StringVar(&mongoURI, "mongo-uri", "", "also catalog recordings in this MongoDB (mongodb://host:27017/lucid), which then computes recording statistics")
 	return cmd
 }
