@@ -9,7 +9,7 @@ LDFLAGS     := -s -w -X github.com/lucidnet/lucid/node.Version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.0
 NODES       ?= 5
 
-.PHONY: all build run testnet test test-short bench lint fuzz cross ci clean
+.PHONY: all build run testnet test test-mongo test-short bench lint fuzz cross ci clean
 
 all: build
 
@@ -23,13 +23,20 @@ run testnet: build
 test:
 	$(GO) test -race -count=1 -timeout 15m $(PKG)
 
+# The tests with a throw-away MongoDB wire protocol server (FerretDB 1.24 on
+# PostgreSQL 15, installed and started by .ci/with-mongo.sh, stopped after);
+# see docs/testing.md.
+test-mongo:
+	bash .ci/with-mongo.sh $(MAKE) test
+
 test-short:
 	$(GO) test -short -count=1 $(PKG)
 
 # Benchmarks print figures and ratios against baselines measured in the same
-# run; nothing asserts a time.
+# run; nothing asserts a time. They run beside a throw-away FerretDB so the
+# recording catalog's MongoDB figures are measured too (LUCID_MONGO=off: not).
 bench:
-	$(GO) test -run '^$$' -bench . -timeout 30m $(PKG)
+	bash .ci/with-mongo.sh $(GO) test -run '^$$' -bench . -timeout 30m $(PKG)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -1,15 +1,14 @@
 package catalog
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/fxamacker/cbor/v2"
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
 
@@ -43,7 +42,7 @@ func chunkKey(id sessions.ID, index uint64) datastore.Key {
 }
 
 func (b *Badger) PutSession(ctx context.Context, s Session) error {
-	v, err := json.Marshal(s.doc())
+	v, err := recordEncode.Marshal(s.doc())
 	if err != nil {
 		return err
 	}
@@ -62,7 +61,7 @@ func (b *Badger) PutChunks(ctx context.Context, chunks []Chunk) error {
 		return err
 	}
 	for _, c := range chunks {
-		v, err := json.Marshal(c.doc())
+		v, err := recordEncode.Marshal(c.doc())
 		if err != nil {
 			return err
 		}
@@ -126,11 +125,32 @@ func (b *Badger) Stats(ctx context.Context, by By) (Stats, error) {
 	}
 	t := newTally()
 	err = b.scan(ctx, badgerChunks, func(v []byte) error {
-		c, err := decodeChunk(v)
-		if err == nil {
-			t.add(groupKey(c, by), c.Session, 1, c.SealedSize, c.PlaintextSize)
+		// Only the grouped and summed fields, as text: decoding whole
+		// records (peer IDs, hashes, times) would triple the time.
+		var d struct {
+			Session       string `cbor:"session_id"`
+			Owner         string `cbor:"owner_peer"`
+			Day           string `cbor:"day"`
+			SealedSize    int64  `cbor:"size_bytes"`
+			PlaintextSize int64  `cbor:"plaintext_bytes"`
 		}
-		return err
+		if err := cbor.Unmarshal(v, &d); err != nil {
+			return err
+		}
+		if d.Session == "" || d.SealedSize < 0 || d.PlaintextSize < 0 {
+			return errors.New("catalog: chunk record without session or with a negative size")
+		}
+		key := TotalKey
+		switch by {
+		case ByDay:
+			key = d.Day
+		case BySession:
+			key = d.Session
+		case ByPeer:
+			key = d.Owner
+		}
+		t.add(key, d.Session, 1, uint64(d.SealedSize), uint64(d.PlaintextSize))
+		return nil
 	})
 	if err != nil {
 		return Stats{}, err
@@ -160,31 +180,37 @@ func (b *Badger) scan(ctx context.Context, prefix string, fn func([]byte) error)
 // damaged: unknown fields and bad values are errors, not zeros.
 func decodeSession(v []byte) (Session, error) {
 	var d sessionDoc
-	if err := strictJSON(v, &d); err != nil {
-		return Session{}, err
+	if err := strictDecode.Unmarshal(v, &d); err != nil {
+		return Session{}, fmt.Errorf("catalog: bad record: %w", err)
 	}
 	return d.value()
 }
 
 func decodeChunk(v []byte) (Chunk, error) {
 	var d chunkDoc
-	if err := strictJSON(v, &d); err != nil {
-		return Chunk{}, err
+	if err := strictDecode.Unmarshal(v, &d); err != nil {
+		return Chunk{}, fmt.Errorf("catalog: bad record: %w", err)
 	}
 	return d.value()
 }
 
-func strictJSON(v []byte, dst any) error {
-	dec := json.NewDecoder(bytes.NewReader(v))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		return fmt.Errorf("catalog: bad record: %w", err)
+// recordEncode keeps times to the nanosecond (CBOR's default is seconds).
+var recordEncode = func() cbor.EncMode {
+	em, err := cbor.EncOptions{Time: cbor.TimeRFC3339Nano}.EncMode()
+	if err != nil {
+		panic(err)
 	}
-	if dec.More() {
-		return errors.New("catalog: bad record: trailing data")
+	return em
+}()
+
+// strictDecode refuses what a record written by this package never holds.
+var strictDecode = func() cbor.DecMode {
+	dm, err := cbor.DecOptions{ExtraReturnErrors: cbor.ExtraDecErrorUnknownField, DupMapKey: cbor.DupMapKeyEnforcedAPF}.DecMode()
+	if err != nil {
+		panic(err)
 	}
-	return nil
-}
+	return dm
+}()
 
 func sortSessions(s []Session) {
 	slices.SortFunc(s, func(a, b Session) int {

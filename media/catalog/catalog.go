@@ -207,17 +207,18 @@ type tally struct {
 	groups map[string]*group
 }
 
+// Sessions are keyed by their text form, as both backends hold them.
 type group struct {
-	sessions map[sessions.ID]struct{}
+	sessions map[string]struct{}
 	row      Row
 }
 
 func newTally() *tally { return &tally{groups: map[string]*group{}} }
 
-func (t *tally) add(key string, session sessions.ID, chunks, sealed, plaintext uint64) {
+func (t *tally) add(key, session string, chunks, sealed, plaintext uint64) {
 	g := t.groups[key]
 	if g == nil {
-		g = &group{sessions: map[sessions.ID]struct{}{}, row: Row{Key: key}}
+		g = &group{sessions: map[string]struct{}{}, row: Row{Key: key}}
 		t.groups[key] = g
 	}
 	g.sessions[session] = struct{}{}
@@ -228,7 +229,7 @@ func (t *tally) add(key string, session sessions.ID, chunks, sealed, plaintext u
 
 func (t *tally) stats(by By) Stats {
 	st := Stats{By: by, Rows: make([]Row, 0, len(t.groups)), Total: Row{Key: TotalKey}}
-	all := map[sessions.ID]struct{}{}
+	all := map[string]struct{}{}
 	for _, g := range t.groups {
 		g.row.Sessions = uint64(len(g.sessions))
 		st.Rows = append(st.Rows, g.row)
@@ -242,19 +243,6 @@ func (t *tally) stats(by By) Stats {
 	st.Total.Sessions = uint64(len(all))
 	slices.SortFunc(st.Rows, func(a, b Row) int { return strings.Compare(a.Key, b.Key) })
 	return st
-}
-
-// groupKey is the Stats key of a chunk.
-func groupKey(c Chunk, by By) string {
-	switch by {
-	case ByDay:
-		return c.Day
-	case BySession:
-		return c.Session.String()
-	case ByPeer:
-		return c.Owner.String()
-	}
-	return TotalKey
 }
 
 // hashText and parseHash are how both backends store 32-byte hashes:

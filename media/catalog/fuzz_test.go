@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"encoding/json"
 	"reflect"
 	"testing"
 )
@@ -11,17 +10,17 @@ import (
 func FuzzDecodeChunk(f *testing.F) {
 	d := newDataset(f, 3, 2, 3)
 	for _, c := range d.chunks() {
-		b, _ := json.Marshal(c.doc())
+		b, _ := recordEncode.Marshal(c.doc())
 		f.Add(b)
 	}
-	f.Add([]byte(`{"session_id":"x"}`))
-	f.Add([]byte(`{}`))
+	f.Add([]byte{0xa1, 0x6a, 's', 'e', 's', 's', 'i', 'o', 'n', '_', 'i', 'd', 0x61, 'x'})
+	f.Add([]byte{0xa0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := decodeChunk(b)
 		if err != nil {
 			return
 		}
-		again, err := json.Marshal(c.doc())
+		again, err := recordEncode.Marshal(c.doc())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,18 +34,18 @@ func FuzzDecodeChunk(f *testing.F) {
 func FuzzDecodeSession(f *testing.F) {
 	d := newDataset(f, 5, 3, 2)
 	for _, m := range d.manifests {
-		b, _ := json.Marshal(SealedSession(m).doc())
+		b, _ := recordEncode.Marshal(SealedSession(m).doc())
 		f.Add(b)
-		b, _ = json.Marshal(StartedSession(m).doc())
+		b, _ = recordEncode.Marshal(StartedSession(m).doc())
 		f.Add(b)
 	}
-	f.Add([]byte(`{"status":"sealed"}`))
+	f.Add([]byte{0xa1, 0x66, 's', 't', 'a', 't', 'u', 's', 0x66, 's', 'e', 'a', 'l', 'e', 'd'})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := decodeSession(b)
 		if err != nil {
 			return
 		}
-		again, err := json.Marshal(s.doc())
+		again, err := recordEncode.Marshal(s.doc())
 		if err != nil {
 			t.Fatal(err)
 		}

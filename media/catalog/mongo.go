@@ -218,9 +218,8 @@ func (m *Mongo) Stats(ctx context.Context, by By) (Stats, error) {
 			return Stats{}, fmt.Errorf("catalog: mongo stats by %s: %w", by, err)
 		}
 		err = each(ctx, cur, func(p partial) error {
-			s, err := sessions.ParseID(p.ID.Session)
-			if err != nil {
-				return fmt.Errorf("catalog: stats group session: %w", err)
+			if p.ID.Session == "" {
+				return errors.New("catalog: stats group without a session")
 			}
 			v, err := count("stats sum", p.Sum)
 			if err != nil {
@@ -231,10 +230,10 @@ func (m *Mongo) Stats(ctx context.Context, by By) (Stats, error) {
 			case ByTotal:
 				key = TotalKey
 			case BySession:
-				key = s.String()
+				key = p.ID.Session
 			}
 			chunks, sealed, plaintext := figure.add(v)
-			t.add(key, s, chunks, sealed, plaintext)
+			t.add(key, p.ID.Session, chunks, sealed, plaintext)
 			return nil
 		})
 		if err != nil {
