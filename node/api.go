@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ecdh"
 	"errors"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/lucidnet/lucid/media/catalog"
+	"github.com/lucidnet/lucid/node/meta"
 	"github.com/lucidnet/lucid/node/rpc"
 	"github.com/lucidnet/lucid/p2p"
 	"github.com/lucidnet/lucid/p2p/capacity"
@@ -31,6 +33,8 @@ type API interface {
 	Session(ctx context.Context, p SessionParams) (sessions.Info, error)
 	KillSession(ctx context.Context, p SessionParams) (sessions.Info, error)
 	RecordingStats(ctx context.Context, p RecordingStatsParams) (RecordingStats, error)
+	MetaSessions(ctx context.Context, p MetaSessionsParams) ([]MetaSession, error)
+	MetaStatus(ctx context.Context) (meta.Status, error)
 }
 
 // JSON-RPC method names.
@@ -45,6 +49,8 @@ const (
 	MethodSession   = "lucid_session"
 	MethodKill      = "lucid_killSession"
 	MethodRecStats  = "lucid_recordingStats"
+	MethodMetaList  = "lucid_metaSessions"
+	MethodMetaStat  = "lucid_metaStatus"
 )
 
 // RecordingStatsParams groups the statistics: "day", "session", "peer"
@@ -186,6 +192,8 @@ type Service struct {
 	capacity   func() *capacity.Record
 	sessions   *sessions.Manager
 	recordings *recorder
+	meta       *meta.Replica
+	identity   *ecdh.PrivateKey // opens sealed metadata fields sealed to this node
 }
 
 var _ API = (*Service)(nil)
@@ -442,6 +450,8 @@ func (s *Service) Register(srv *rpc.Server) {
 	srv.Register(MethodSession, rpc.Method(s.Session))
 	srv.Register(MethodKill, rpc.Method(s.KillSession))
 	srv.Register(MethodRecStats, rpc.Method(s.RecordingStats))
+	srv.Register(MethodMetaList, rpc.Method(s.MetaSessions))
+	srv.Register(MethodMetaStat, rpc.Method(func(ctx context.Context, _ struct{}) (meta.Status, error) { return s.MetaStatus(ctx) }))
 }
 
 func parsePeer(s string) (peer.ID, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/lucidnet/lucid/node/meta"
 	"github.com/lucidnet/lucid/node/rpc"
 	"github.com/lucidnet/lucid/p2p/capacity"
 	"github.com/lucidnet/lucid/sessions"
@@ -66,6 +67,14 @@ func (c *Client) Session(ctx context.Context, p SessionParams) (sessions.Info, e
 
 func (c *Client) KillSession(ctx context.Context, p SessionParams) (sessions.Info, error) {
 	return call[sessions.Info](ctx, c, MethodKill, p)
+}
+
+func (c *Client) MetaSessions(ctx context.Context, p MetaSessionsParams) ([]MetaSession, error) {
+	return call[[]MetaSession](ctx, c, MethodMetaList, p)
+}
+
+func (c *Client) MetaStatus(ctx context.Context) (meta.Status, error) {
+	return call[meta.Status](ctx, c, MethodMetaStat, nil)
 }
 
 func (c *Client) RecordingStats(ctx context.Context, p RecordingStatsParams) (RecordingStats, error) {

@@ -18,7 +18,9 @@ import (
 	"github.com/pelletier/go-toml/v2"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
+	"github.com/lucidnet/lucid/crdt"
 	"github.com/lucidnet/lucid/media"
+	"github.com/lucidnet/lucid/node/meta"
 	"github.com/lucidnet/lucid/p2p"
 	"github.com/lucidnet/lucid/p2p/capacity"
 	"github.com/lucidnet/lucid/sessions"
@@ -40,6 +42,15 @@ type Config struct {
 	Capacity  CapacityConfig  `toml:"capacity"`
 	Sessions  SessionsConfig  `toml:"sessions"`
 	Recording RecordingConfig `toml:"recording"`
+	Meta      MetaConfig      `toml:"meta"`
+}
+
+// MetaConfig controls the replicated session-metadata map. Retention is
+// a network-wide value: nodes with different retentions keep different
+// tombstones near the boundary.
+type MetaConfig struct {
+	SyncInterval Duration `toml:"sync_interval"`
+	Retention    Duration `toml:"retention"`
 }
 
 // RecordingConfig controls how hosted sessions are recorded.
@@ -171,6 +182,7 @@ func DefaultConfig(profile p2p.Profile) Config {
 			RecordLifetime: Duration(capacity.DefaultLifetime),
 		},
 		Recording: RecordingConfig{Enabled: true, ChunkMiB: 8, MaxChunkAge: Duration(time.Minute)},
+		Meta:      MetaConfig{SyncInterval: Duration(meta.DefaultSyncInterval), Retention: Duration(crdt.DefaultRetention)},
 		Sessions: SessionsConfig{
 			Access:      "allow-all",
 			MaxDuration: Duration(8 * time.Hour),
@@ -274,6 +286,12 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.Recording.recipients(); err != nil {
 		errs = append(errs, fmt.Errorf("recording.%w", err))
+	}
+	if si := time.Duration(c.Meta.SyncInterval); si < time.Second || si > time.Hour {
+		errs = append(errs, fmt.Errorf("meta.sync_interval: %s is outside 1s..1h", si))
+	}
+	if rt := time.Duration(c.Meta.Retention); rt < time.Hour || rt >= crdt.DefaultHorizon {
+		errs = append(errs, fmt.Errorf("meta.retention: %s is outside 1h..%s (the horizon)", rt, crdt.DefaultHorizon))
 	}
 	if u := c.Recording.MongoURI; u != "" {
 		if _, err := connstring.ParseAndValidate(u); err != nil {
@@ -450,6 +468,16 @@ recovery_key = {{printf "%q" .Recording.RecoveryKey}}
 # Also catalog recordings in MongoDB (mongodb://host:27017/lucid), which
 # then computes the storage statistics. Empty: the embedded store only.
 mongo_uri = {{printf "%q" .Recording.MongoURI}}
+
+[meta]
+# Session metadata (host, state, counters, manifest hash, anchor; user
+# identities sealed to the participants) replicates to every node. Gossip
+# carries changes; anti-entropy with one random peer every sync_interval
+# repairs what gossip lost.
+sync_interval = "{{.Meta.SyncInterval}}"
+# Ended sessions older than this keep only a tombstone (sealed fields are
+# dropped). Use the same value on every node of a network.
+retention = "{{.Meta.Retention}}"
 `))
 
 // Render writes the config as commented TOML.

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lucidnet/lucid/media"
+	"github.com/lucidnet/lucid/node/meta"
 	"github.com/lucidnet/lucid/node/rpc"
 	"github.com/lucidnet/lucid/p2p"
 	"github.com/lucidnet/lucid/sessions"
@@ -83,6 +84,9 @@ type Node struct {
 	sess  *sessions.Manager
 	rec   *recorder
 
+	meta     *meta.Replica
+	metaFeed *metaFeed
+
 	httpSrv *http.Server
 	apiAddr net.Addr
 
@@ -145,6 +149,14 @@ func Start(ctx context.Context, home Home, cfg Config, opts Options) (*Node, err
 	if opts.Role == RoleNode {
 		n.pub = newCapacityPublisher(n.net, n.store, key, cfg, home.DataDir(), n.log, opts.Now, m)
 		n.svc.capacity = n.pub.Last
+	}
+	if opts.Role == RoleNode {
+		if err := n.startMeta(key, n.reg); err != nil {
+			return nil, err
+		}
+		n.svc.meta, n.svc.identity = n.meta, metaIdentity(key)
+		n.metaFeed.live = func(ctx context.Context) ([]sessions.Info, error) { return n.sess.List(ctx) }
+		opts.Observer = observers{n.metaFeed, opts.Observer}
 	}
 	if opts.Role == RoleNode && n.cfg.Recording.Enabled && opts.Recorder == nil {
 		if n.rec, err = n.startRecording(); err != nil {
@@ -353,6 +365,10 @@ func (n *Node) shutdown(ctx context.Context) error {
 		if err := n.rec.close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("recording: %w", err))
 		}
+	}
+	// After both: they feed the metadata map.
+	if err := n.closeMeta(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("session metadata: %w", err))
 	}
 	if n.cancel != nil {
 		n.cancel()

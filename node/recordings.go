@@ -62,8 +62,12 @@ func (n *Node) startRecording() (*recorder, error) {
 		n.log.Info("recording catalog in MongoDB", "database", r.mongo.Database())
 	}
 	r.syncer = catalog.NewSyncer(n.log, r.catalogs)
+	index := indexers{r.syncer}
+	if n.metaFeed != nil {
+		index = append(index, n.metaFeed)
+	}
 	r.pipeline, err = media.NewPipeline(media.PipelineConfig{
-		Store: st, Recipients: recipients, Indexer: r.syncer,
+		Store: st, Recipients: recipients, Indexer: index,
 		MaxChunkPlaintext: n.cfg.Recording.ChunkMiB << 20, MaxChunkAge: time.Duration(n.cfg.Recording.MaxChunkAge),
 		RecorderVersion: Software(), Log: n.log, Now: n.now,
 	})

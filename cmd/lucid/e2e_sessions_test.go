@@ -173,6 +173,33 @@ func TestConnectSSHByPeerID(t *testing.T) {
 		return st.Catalog == wantCatalog && len(st.Rows) == 1 && st.Rows[0] == want
 	}, 20*time.Second, 100*time.Millisecond, "stats by peer from the %s catalog", wantCatalog)
 
+	// Every node's replica of the session metadata learns the session: a
+	// node that took no part sees host, state, counters and the manifest
+	// hash, but not who the client was; the host can open that.
+	bystander := nw.Nodes[0].Home().Dir
+	var seen node.MetaSession
+	require.Eventually(t, func() bool {
+		var list []node.MetaSession
+		if json.Unmarshal(lucid(t, "--home", bystander, "meta", "sessions", "--state", "ended", "--json"), &list) != nil {
+			return false
+		}
+		for _, s := range list {
+			if s.ID == info.ID.String() && s.ManifestHash == fmt.Sprintf("%x", m.Hash()) && s.Chunks == m.ChunkCount && s.BytesIn == ended.BytesIn {
+				seen = s
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 200*time.Millisecond, "the bystander's replica shows the ended session")
+	require.Equal(t, hostID, seen.Host)
+	require.True(t, seen.Sealed)
+	require.Empty(t, seen.Client, "a bystander cannot read who the client was")
+	var fromHost []node.MetaSession
+	require.NoError(t, json.Unmarshal(lucid(t, "--home", hostNode.Home().Dir, "meta", "sessions", "--host", hostID, "--json"), &fromHost))
+	require.Len(t, fromHost, 1)
+	require.Equal(t, clientID.String(), fromHost[0].Client, "the host opens the sealed fields")
+	require.Contains(t, string(lucid(t, "--home", bystander, "meta", "status")), "digest:")
+
 	// The same through the CLI, as the owner: list, verify, export; and a
 	// flipped bit is found and named.
 	recDir := hostNode.Home().RecordingsDir()

@@ -70,6 +70,7 @@ func newRoot() *cobra.Command {
 		newConnectCmd(g),
 		newSessionsCmd(g),
 		newRecordingsCmd(g),
+		newMetaCmd(g),
 		newTestnetCmd(g),
 		newDebugCmd(),
 	)
