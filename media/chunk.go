@@ -239,6 +239,19 @@ var (
 // ErrInvalidArgument (session ID not a version 4 UUID) or ErrTooLarge
 // (plaintext over MaxChunkPlaintext).
 func SealChunk(sessionKey []byte, session sessions.ID, index uint64, plaintext []byte) ([]byte, error) {
+	return sealChunk(nil, sessionKey, session, index, plaintext)
+}
+
+// sealedBufLen is the capacity sealChunk needs for plaintextLen bytes.
+func sealedBufLen(plaintextLen int) int {
+	return ChunkHeaderLen + maxCompressedLen(plaintextLen) + ChunkTagLen
+}
+
+// sealChunk is SealChunk building the sealed chunk in buf when its capacity
+// is at least sealedBufLen(len(plaintext)) (the pipeline's workers reuse
+// buffers), and in a new buffer otherwise. The result aliases buf then;
+// its bytes do not depend on what buf held.
+func sealChunk(buf, sessionKey []byte, session sessions.ID, index uint64, plaintext []byte) ([]byte, error) {
 	if len(sessionKey) != SessionKeyLen {
 		return nil, fmt.Errorf("%w: session key is %d bytes, want %d", ErrBadKey, len(sessionKey), SessionKeyLen)
 	}
@@ -250,8 +263,11 @@ func SealChunk(sessionKey []byte, session sessions.ID, index uint64, plaintext [
 	}
 	bound := maxCompressedLen(len(plaintext))
 	// One buffer for header, compressed bytes and tag: compress into it,
-	// then encrypt in place.
-	out := make([]byte, ChunkHeaderLen, ChunkHeaderLen+bound+ChunkTagLen)
+	// then encrypt in place. Every byte of it is written below.
+	if cap(buf) < sealedBufLen(len(plaintext)) {
+		buf = make([]byte, 0, sealedBufLen(len(plaintext)))
+	}
+	out := buf[:ChunkHeaderLen]
 	compressed := zstdEncoder().EncodeAll(plaintext, out[ChunkHeaderLen:ChunkHeaderLen])
 	if len(compressed) > bound {
 		return nil, fmt.Errorf("%w: zstd produced %d bytes for %d, above the format's bound %d", ErrMalformed, len(compressed), len(plaintext), bound)

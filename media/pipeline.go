@@ -1,6 +1,7 @@
 package media
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdh"
 	"crypto/rand"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lucidnet/lucid/sessions"
@@ -58,21 +60,39 @@ type Indexer interface {
 
 // Pipeline records every hosted session: it is the sessions.Recorder and
 // sessions.Observer of a node. Bytes are framed and cut into chunks on the
-// caller's goroutine (one copy, into the chunk); chunks are compressed and
-// encrypted by a pool of workers; a chunk becomes durable (file, then its
-// journal record) in index order, so what survives a crash is always a
-// run 0, 1, 2, … of sealed chunks. When a session ends its manifest is
-// written.
+// caller's goroutine (one copy, into the chunk); chunks are compressed,
+// encrypted and hashed by a pool of workers; a chunk becomes durable
+// (file, then its journal record) in index order, so what survives a crash
+// is always a run 0, 1, 2, … of sealed chunks. When a session ends its
+// manifest is written.
+//
+// The commit (chunk files written and synced, renamed, the directory
+// synced, then the journal records appended and synced) runs on a
+// committer goroutine per session, started when the next chunk in order
+// is sealed and gone when the chunk after is not, so the workers go on
+// sealing while it waits for the disk. It commits every chunk that is
+// ready in one go, with one directory sync and one journal sync for all
+// of them, which keeps the disk up when it is the slowest stage. Chunks
+// are written with direct I/O where the file system allows it (see
+// FileStore), which spares the CPU a copy into the page cache.
 type Pipeline struct {
 	cfg  PipelineConfig
 	log  *slog.Logger
 	jobs chan sealJob
+	// slots bounds the chunks between the chunker and the disk: a chunk
+	// takes one when it is submitted and gives it back once it is
+	// committed or dropped. When sealing or the disk falls behind, Record
+	// blocks and the tunnel slows, rather than memory growing without
+	// bound.
+	slots    chan struct{}
+	sealBufs *sealBufPool
 
 	mu   sync.RWMutex
 	recs map[sessions.ID]*sessionRecording
 
 	stop    context.CancelFunc
 	workers sync.WaitGroup
+	commits sync.WaitGroup
 	final   sync.WaitGroup
 }
 
@@ -111,12 +131,18 @@ func NewPipeline(cfg PipelineConfig) (*Pipeline, error) {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
+	// Chunks in flight: one being sealed per worker, one being committed
+	// and one waiting. More did not help in the benchmark, and each holds
+	// up to a plaintext and a sealed chunk.
+	inFlight := cfg.Workers + 2
 	p := &Pipeline{
 		cfg: cfg, log: cfg.Log, stop: stop,
-		// A bounded queue: when sealing falls behind, Record blocks and the
-		// tunnel slows, rather than memory growing without bound.
-		jobs: make(chan sealJob, 2*cfg.Workers),
-		recs: map[sessions.ID]*sessionRecording{},
+		// A chunk holds a slot while queued, so the queue never blocks.
+		jobs:  make(chan sealJob, inFlight),
+		slots: make(chan struct{}, inFlight),
+		recs:  map[sessions.ID]*sessionRecording{},
+		// The chunker checked the size: 0 is the default.
+		sealBufs: newSealBufPool(cmp.Or(cfg.MaxChunkPlaintext, DefaultChunkPlaintext)),
 	}
 	for range cfg.Workers {
 		p.workers.Go(p.work)
@@ -131,21 +157,21 @@ type sessionRecording struct {
 	key   []byte
 	begin Manifest
 
-	mu      sync.Mutex // guards chunker
+	// mu guards chunker. It is held while completed chunks are submitted,
+	// so they are queued in index order: the lowest chunk not committed
+	// always holds a slot, and later ones cannot starve it of one.
+	mu      sync.Mutex
 	chunker *Chunker
 
-	pending sync.WaitGroup // seal jobs in flight
+	pending sync.WaitGroup // chunks submitted and not yet committed or dropped
+	failed  atomic.Bool    // err is set: workers drop the session's chunks
 
-	wmu    sync.Mutex // guards what follows: in-order durability
-	next   uint64
-	ready  map[uint64]sealedChunk
-	chunks []ChunkInfo
-	err    error // first failure; the recording stops at the chunk before
-}
-
-type sealedChunk struct {
-	sealed []byte
-	info   ChunkInfo
+	wmu        sync.Mutex // guards what follows: in-order durability
+	next       uint64     // the lowest index not yet committed
+	ready      map[uint64]sealedResult
+	committing bool // a committer goroutine runs for the session
+	chunks     []ChunkInfo
+	err        error // first failure; the recording stops at the chunk before
 }
 
 // SessionEvent starts a recording when a hosted session starts and
@@ -210,7 +236,7 @@ func (p *Pipeline) begin(info sessions.Info) error {
 	if err := p.cfg.Store.AppendJournal(info.ID, record); err != nil {
 		return err
 	}
-	rec := &sessionRecording{id: info.ID, key: key, begin: begin, chunker: chunker, ready: map[uint64]sealedChunk{}}
+	rec := &sessionRecording{id: info.ID, key: key, begin: begin, chunker: chunker, ready: map[uint64]sealedResult{}}
 	p.mu.Lock()
 	p.recs[info.ID] = rec
 	p.mu.Unlock()
@@ -231,8 +257,8 @@ func (p *Pipeline) Record(id sessions.ID, dir sessions.Direction, at time.Time, 
 		return
 	}
 	rec.mu.Lock()
+	defer rec.mu.Unlock()
 	chunks, err := rec.chunker.Add(Frame{Dir: dir, At: at, Data: b})
-	rec.mu.Unlock()
 	if err != nil {
 		p.log.Warn("recording: frame refused", "session", id, "err", err)
 		return
@@ -240,8 +266,11 @@ func (p *Pipeline) Record(id sessions.ID, dir sessions.Direction, at time.Time, 
 	p.submit(rec, chunks)
 }
 
+// submit queues completed chunks for sealing, waiting for a slot for each.
+// The caller holds rec.mu.
 func (p *Pipeline) submit(rec *sessionRecording, chunks []Chunk) {
 	for _, c := range chunks {
+		p.slots <- struct{}{}
 		rec.pending.Add(1)
 		p.jobs <- sealJob{rec: rec, chunk: c}
 	}
@@ -267,73 +296,164 @@ func (p *Pipeline) tick(ctx context.Context) {
 		now := p.cfg.Now()
 		for _, rec := range recs {
 			rec.mu.Lock()
-			chunks := rec.chunker.Tick(now)
+			p.submit(rec, rec.chunker.Tick(now))
 			rec.mu.Unlock()
-			p.submit(rec, chunks)
 		}
 	}
 }
 
 func (p *Pipeline) work() {
 	for job := range p.jobs {
-		job.rec.seal(p, job.chunk)
-		job.rec.pending.Done()
+		job.rec.deliver(p, job.rec.seal(p, job.chunk))
 	}
 }
 
-func (rec *sessionRecording) seal(p *Pipeline, c Chunk) {
-	sealed, err := SealChunk(rec.key, rec.id, c.Index, c.Plaintext)
-	info := ChunkInfo{Index: c.Index, SealedSize: uint64(len(sealed)), PlaintextSize: uint64(len(c.Plaintext)),
-		Leaf: LeafHash(sealed), First: c.First, Last: c.Last}
-	rec.wmu.Lock()
-	defer rec.wmu.Unlock()
+// sealedResult is a sealed chunk waiting for the chunks before it to
+// commit, or why sealing it failed.
+type sealedResult struct {
+	index  uint64
+	buf    *[]byte // from p.sealBufs; holds sealed
+	sealed []byte
+	info   ChunkInfo
+	err    error
+}
+
+// seal compresses and encrypts a chunk and takes its leaf hash, into a
+// pooled buffer.
+func (rec *sessionRecording) seal(p *Pipeline, c Chunk) sealedResult {
+	r := sealedResult{index: c.Index}
+	if rec.failed.Load() {
+		return r // deliver drops it
+	}
+	r.buf = p.sealBufs.get()
+	sealed, err := sealChunk(*r.buf, rec.key, rec.id, c.Index, c.Plaintext)
 	if err != nil {
-		rec.fail(p, fmt.Errorf("seal chunk %d: %w", c.Index, err))
+		r.err = fmt.Errorf("seal chunk %d: %w", c.Index, err)
+		return r
+	}
+	r.sealed = sealed
+	r.info = ChunkInfo{Index: c.Index, SealedSize: uint64(len(sealed)), PlaintextSize: uint64(len(c.Plaintext)),
+		Leaf: LeafHash(sealed), First: c.First, Last: c.Last}
+	return r
+}
+
+// deliver hands a sealed chunk (or its failure) to the session's
+// committer, starting one if the chunk next in order is ready and none
+// runs.
+func (rec *sessionRecording) deliver(p *Pipeline, r sealedResult) {
+	rec.wmu.Lock()
+	if rec.err != nil {
+		rec.wmu.Unlock()
+		p.release(rec, r)
 		return
 	}
-	rec.ready[c.Index] = sealedChunk{sealed: sealed, info: info}
-	// Commit in index order: the chunk file, then its journal record. The
-	// journal record is the acknowledgement; a chunk is never listed
-	// before the ones below it are durable.
-	for rec.err == nil {
-		s, ok := rec.ready[rec.next]
-		if !ok {
+	rec.ready[r.index] = r
+	_, start := rec.ready[rec.next]
+	start = start && !rec.committing
+	rec.committing = rec.committing || start
+	rec.wmu.Unlock()
+	if start {
+		p.commits.Go(func() { rec.commit(p) })
+	}
+}
+
+// release is done with a chunk, committed or dropped: its buffer goes back
+// to the pool and its slot to the next chunk.
+func (p *Pipeline) release(rec *sessionRecording, r sealedResult) {
+	if r.buf != nil {
+		p.sealBufs.put(r.buf)
+	}
+	<-p.slots
+	rec.pending.Done()
+}
+
+// commit makes the ready chunks durable in index order, as many at a time
+// as are ready, and returns when the next one is not ready. Only one
+// commit runs per session (rec.committing), so the Indexer hears of the
+// chunks in order.
+func (rec *sessionRecording) commit(p *Pipeline) {
+	var (
+		batch   []sealedResult
+		writes  []chunkWrite
+		records []byte
+	)
+	for {
+		rec.wmu.Lock()
+		batch, writes, records = batch[:0], writes[:0], records[:0]
+		for {
+			r, ok := rec.ready[rec.next+uint64(len(batch))]
+			if !ok || r.err != nil {
+				break
+			}
+			delete(rec.ready, r.index)
+			batch = append(batch, r)
+			writes = append(writes, chunkWrite{index: r.index, sealed: r.sealed, direct: true})
+			records = AppendJournalChunk(records, r.info)
+		}
+		if len(batch) == 0 {
+			var dropped []sealedResult
+			if r, ok := rec.ready[rec.next]; ok && r.err != nil {
+				dropped = rec.fail(p, r.err)
+			}
+			rec.committing = false
+			rec.wmu.Unlock()
+			for _, r := range dropped {
+				p.release(rec, r)
+			}
 			return
 		}
-		delete(rec.ready, rec.next)
-		if err := p.cfg.Store.PutChunk(rec.id, s.info.Index, s.sealed); err != nil {
-			rec.fail(p, fmt.Errorf("write chunk %d: %w", s.info.Index, err))
-			return
+		rec.wmu.Unlock()
+
+		// The journal records are the acknowledgement: they are written
+		// once the chunk files, and so every chunk below, are durable.
+		err := p.cfg.Store.commitChunks(rec.id, writes, records)
+		var dropped []sealedResult
+		rec.wmu.Lock()
+		if err != nil {
+			dropped = rec.fail(p, fmt.Errorf("commit chunks %d..%d: %w", batch[0].index, batch[len(batch)-1].index, err))
+		} else {
+			for _, r := range batch {
+				rec.chunks = append(rec.chunks, r.info)
+			}
+			rec.next += uint64(len(batch))
 		}
-		if err := p.cfg.Store.AppendJournal(rec.id, AppendJournalChunk(nil, s.info)); err != nil {
-			rec.fail(p, fmt.Errorf("journal chunk %d: %w", s.info.Index, err))
-			return
+		rec.wmu.Unlock()
+		for _, r := range batch {
+			if err == nil && p.cfg.Indexer != nil {
+				p.cfg.Indexer.ChunkDurable(&rec.begin, r.info)
+			}
+			p.release(rec, r)
 		}
-		rec.chunks = append(rec.chunks, s.info)
-		rec.next++
-		if p.cfg.Indexer != nil {
-			p.cfg.Indexer.ChunkDurable(&rec.begin, s.info)
+		for _, r := range dropped {
+			p.release(rec, r)
 		}
 	}
 }
 
 // fail stops the recording at the last durable chunk; the manifest will
-// carry a gap with the reason. The session itself goes on.
-func (rec *sessionRecording) fail(p *Pipeline, err error) {
+// carry a gap with the reason. The session itself goes on. It returns the
+// chunks waiting to be committed, for the caller to release once it has
+// let go of rec.wmu, which it holds.
+func (rec *sessionRecording) fail(p *Pipeline, err error) []sealedResult {
 	if rec.err == nil {
 		rec.err = err
+		rec.failed.Store(true)
 		p.log.Error("recording failed; later chunks are dropped", "session", rec.id, "err", err)
 	}
+	dropped := make([]sealedResult, 0, len(rec.ready))
+	for _, r := range rec.ready {
+		dropped = append(dropped, r)
+	}
 	clear(rec.ready)
+	return dropped
 }
 
 // finish seals what is open, waits for the workers, and writes the
 // manifest and the journal's end record.
 func (p *Pipeline) finish(rec *sessionRecording, ended time.Time) {
 	rec.mu.Lock()
-	chunks := rec.chunker.Flush()
+	p.submit(rec, rec.chunker.Flush())
 	rec.mu.Unlock()
-	p.submit(rec, chunks)
 	rec.pending.Wait()
 
 	rec.wmu.Lock()
@@ -367,6 +487,8 @@ func (p *Pipeline) Close() error {
 	p.final.Wait()
 	close(p.jobs)
 	p.workers.Wait()
+	// The workers started the last commits; wait for them.
+	p.commits.Wait()
 	return nil
 }
 

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/lucidnet/lucid/sessions"
 )
@@ -19,9 +21,17 @@ import (
 // fsync of the directory), so a crash at any moment leaves only complete
 // chunks and stray temporary files that Clean removes.
 //
+// The pipeline's chunks are written with direct I/O (O_DIRECT, on Linux)
+// where the file system takes it, from its own aligned buffers: a
+// recording is written once and rarely read, so copying it into the page
+// cache only costs CPU, which sealing needs, and evicts other data. The sync, rename and directory sync are the same either
+// way; a file system that refuses direct I/O gets ordinary writes.
+//
 // This is I/O, not part of the deterministic core: the pipeline calls it.
 type FileStore struct {
 	dir string
+	// noDirect is set once the file system has refused direct I/O.
+	noDirect atomic.Bool
 }
 
 const (
@@ -159,25 +169,137 @@ func (s *FileStore) Clean(id sessions.ID) error {
 // previous content or all of data: temporary file, fsync, rename, fsync of
 // the directory (which makes the rename itself durable).
 func writeAtomic(dir, name string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, tempPrefix+name+"-*")
+	tmp, err := writeTempBuffered(dir, name, data)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		os.Remove(tmp)
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+	return syncDir(dir)
+}
+
+// chunkWrite is a sealed chunk for commitChunks. When direct is set, the
+// store owns sealed's capacity (see directWritable) and may write it with
+// direct I/O.
+type chunkWrite struct {
+	index  uint64
+	sealed []byte
+	direct bool
+}
+
+var errDirectUnsupported = errors.New("direct I/O not supported")
+
+// directOpen is openDirect; tests replace it.
+var directOpen = openDirect
+
+// commitChunks makes sealed chunks of one session durable under their
+// names and then acknowledges them in the journal, as PutChunk followed by
+// AppendJournal does for each, with one directory sync for all the renames
+// and one journal sync for all the records: each chunk is written to a
+// temporary file, synced and renamed into place; the directory is synced,
+// which makes the renames durable; only then are records (the chunks'
+// journal records, in order) appended and synced. A chunk is never
+// journalled before it and every chunk before it in chunks are durable.
+func (s *FileStore) commitChunks(id sessions.ID, chunks []chunkWrite, records []byte) error {
+	dir := s.sessionDir(id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	if err := tmp.Close(); err != nil {
+	for _, c := range chunks {
+		tmp, err := s.writeTemp(dir, chunkName(c.index), c.sealed, c.direct)
+		if err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, chunkName(c.index))); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+	}
+	if err := syncDir(dir); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return err
+	return s.AppendJournal(id, records)
+}
+
+// writeTemp writes data to a new temporary file in dir for name, syncs and
+// closes it, and returns its path. With direct set (the caller owns data's
+// capacity, see directWritable), it writes with direct I/O where the file
+// system allows: the padding up to the alignment is zeroed, written and
+// cut off again before the sync.
+func (s *FileStore) writeTemp(dir, name string, data []byte, direct bool) (string, error) {
+	if direct && directWritable(data) && !s.noDirect.Load() {
+		path, err := writeTempDirect(dir, name, data)
+		if !errors.Is(err, errDirectUnsupported) {
+			return path, err
+		}
+		s.noDirect.Store(true)
 	}
+	return writeTempBuffered(dir, name, data)
+}
+
+func writeTempBuffered(dir, name string, data []byte) (string, error) {
+	f, err := os.CreateTemp(dir, tempPrefix+name+"-*")
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), syncClose(f)
+}
+
+func writeTempDirect(dir, name string, data []byte) (string, error) {
+	var (
+		f    *os.File
+		path string
+		err  error
+	)
+	for range 100 {
+		path = filepath.Join(dir, tempPrefix+name+"-"+strconv.FormatUint(uint64(mrand.Uint32()), 10))
+		if f, err = directOpen(path); !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	padded := data[:alignUp(len(data))]
+	clear(padded[len(data):])
+	if _, err := f.Write(padded); err != nil {
+		f.Close()
+		os.Remove(path)
+		if directRefused(err) {
+			return "", errDirectUnsupported
+		}
+		return "", err
+	}
+	if len(padded) > len(data) {
+		if err := f.Truncate(int64(len(data))); err != nil {
+			f.Close()
+			os.Remove(path)
+			return "", err
+		}
+	}
+	return path, syncClose(f)
+}
+
+// syncClose syncs and closes a temporary file, removing it on an error.
+func syncClose(f *os.File) error {
+	err := f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
