@@ -52,6 +52,7 @@ type Network struct {
 
 	bootstrap []peer.AddrInfo
 	cancel    context.CancelFunc
+	scores    *scores
 }
 
 // JoinNetwork starts the DHT and GossipSub on h. It does not wait for the
@@ -76,13 +77,14 @@ func JoinNetwork(h host.Host, cfg NetworkConfig) (*Network, error) {
 		return nil, fmt.Errorf("kademlia dht: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ps, err := pubsub.NewGossipSub(ctx, h, gossipOptions()...)
+	sc := &scores{}
+	ps, err := pubsub.NewGossipSub(ctx, h, gossipOptions(sc)...)
 	if err != nil {
 		cancel()
 		_ = kad.Close()
 		return nil, fmt.Errorf("gossipsub: %w", err)
 	}
-	return &Network{Host: h, DHT: kad, PubSub: ps, bootstrap: cfg.Bootstrap, cancel: cancel}, nil
+	return &Network{Host: h, DHT: kad, PubSub: ps, bootstrap: cfg.Bootstrap, cancel: cancel, scores: sc}, nil
 }
 
 // Bootstrap connects to the bootstrap peers and fills the routing table. It
@@ -140,8 +142,10 @@ func (n *Network) Close() error {
 	return errors.Join(n.DHT.Close(), n.Host.Close())
 }
 
-func gossipOptions() []pubsub.Option {
+func gossipOptions(sc *scores) []pubsub.Option {
 	return []pubsub.Option{
+		pubsub.WithPeerScore(peerScoreParams(), &scoreThresholds),
+		pubsub.WithPeerScoreInspect(pubsub.ExtendedPeerScoreInspectFn(sc.inspect), scoreInspectInterval),
 		// Messages must carry the author's signature and sequence number: the
 		// topics Lucid runs (proofs, blocks, metadata) attribute every message.
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
