@@ -48,6 +48,18 @@ type Chunker struct {
 	maxAge time.Duration
 	next   uint64
 
+	// alloc, if set, supplies the open chunk's buffer: alloc(n) returns an
+	// empty slice with room for n bytes (more is fine, less is replaced
+	// by a new one), whose old contents are never read: frames are
+	// appended to it. The chunker asks when it opens a chunk and when the
+	// open chunk outgrows its buffer, which it then drops; it never asks
+	// for more than maxPlaintext. The buffer goes out as the completed
+	// chunk's Plaintext and the chunker keeps no reference to it, so the
+	// caller may hand it back to alloc once done with the chunk. Where the
+	// bytes live changes neither the boundaries nor the bytes. nil means
+	// make. The pipeline sets it to a pool of plaintext buffers.
+	alloc func(n int) []byte
+
 	buf         []byte
 	first, last time.Time
 	frames      int
@@ -179,17 +191,30 @@ func (c *Chunker) append(dir sessions.Direction, at time.Time, data []byte) {
 	if len(c.buf) == 0 {
 		c.first = at
 	}
-	// Start small, since a quiet session should not hold 8 MiB per chunk,
-	// and double up to the limit: append alone grows large slices by about
-	// 1.25x, which copies a busy chunk several times over.
 	if n := FrameLen(len(data)); cap(c.buf)-len(c.buf) < n {
-		grown := make([]byte, len(c.buf), min(c.max, max(4<<10, 2*cap(c.buf), len(c.buf)+n)))
-		copy(grown, c.buf)
-		c.buf = grown
+		c.grow(n)
 	}
 	c.buf = AppendFrame(c.buf, Frame{Dir: dir, At: at, Data: data})
 	c.last = at
 	c.frames++
+}
+
+// grow moves the open chunk into a buffer with room for n more bytes. It
+// starts small, since a quiet session should not hold 8 MiB per chunk,
+// and doubles up to the limit: append alone grows large slices by about
+// 1.25x, which copies a busy chunk several times over. An alloc that
+// hands out buffers of the full size once asked for more than a little
+// (the pipeline's pool) ends the growing there.
+func (c *Chunker) grow(n int) {
+	size := min(c.max, max(4<<10, 2*cap(c.buf), len(c.buf)+n))
+	var b []byte
+	if c.alloc != nil {
+		b = c.alloc(size)
+	}
+	if cap(b) < size {
+		b = make([]byte, 0, size)
+	}
+	c.buf = append(b[:0], c.buf...)
 }
 
 func (c *Chunker) seal() Chunk {

@@ -242,3 +242,90 @@ func TestChunkerIgnoresMonotonicClock(t *testing.T) {
 	require.NotContains(t, out[0].First.String(), "m=")
 	require.Equal(t, now.Round(0), out[0].First)
 }
+
+// dirtyAlloc hands out recycled buffers full of garbage, as a pool does,
+// and records what it was asked for.
+type dirtyAlloc struct {
+	free  [][]byte
+	asked []int
+	size  int // capacity of new buffers; 0: what is asked
+}
+
+func (a *dirtyAlloc) alloc(n int) []byte {
+	a.asked = append(a.asked, n)
+	if k := len(a.free); k > 0 && cap(a.free[k-1]) >= n {
+		b := a.free[k-1]
+		a.free = a.free[:k-1]
+		return b[:0]
+	}
+	b := bytes.Repeat([]byte{0xa5}, max(n, a.size))
+	return b[:0]
+}
+
+// recycle takes a chunk's buffer back, after scribbling over all of it.
+func (a *dirtyAlloc) recycle(b []byte) {
+	b = b[:cap(b)]
+	for i := range b {
+		b[i] = byte(i*7 + 1)
+	}
+	a.free = append(a.free, b)
+}
+
+// TestChunkerAllocKeepsChunks: where the chunk buffers come from changes
+// neither the boundaries nor the bytes, even when they are reused dirty
+// the moment the caller is done with a chunk.
+func TestChunkerAllocKeepsChunks(t *testing.T) {
+	for seed := range uint64(100) {
+		r := pcg(seed)
+		max := MinChunkPlaintext + r.IntN(4096)
+		age := time.Duration(1+r.IntN(2000)) * time.Millisecond
+		frames := streamFrames(r, realLooking(r, r.IntN(20000)), randomBytes(r, r.IntN(20000)), 1+r.IntN(3*max), 50*time.Millisecond)
+		want := chunkAll(t, frames, max, age)
+
+		for _, size := range []int{0, max} {
+			c, err := NewChunker(max, age)
+			require.NoError(t, err)
+			a := &dirtyAlloc{size: size}
+			c.alloc = a.alloc
+			var got []Chunk
+			take := func(cs []Chunk) {
+				for _, ch := range cs {
+					cp := ch
+					cp.Plaintext = bytes.Clone(ch.Plaintext)
+					got = append(got, cp)
+					a.recycle(ch.Plaintext)
+				}
+			}
+			for _, f := range frames {
+				cs, err := c.Add(f)
+				require.NoError(t, err)
+				take(cs)
+			}
+			take(c.Flush())
+			require.Equal(t, want, got, "seed %d, buffers of %d", seed, size)
+			for _, n := range a.asked {
+				require.LessOrEqual(t, n, max, "seed %d: asked for more than a chunk", seed)
+			}
+			if size == max {
+				require.Len(t, a.asked, len(want), "seed %d: a full-size buffer never grows", seed)
+			}
+		}
+	}
+}
+
+// TestChunkerAllocTooSmall: a buffer with less room than asked for is
+// replaced, not overrun.
+func TestChunkerAllocTooSmall(t *testing.T) {
+	frames := streamFrames(pcg(7), realLooking(pcg(8), 50000), nil, 3000, 0)
+	want := chunkAll(t, frames, 4096, time.Minute)
+	c, err := NewChunker(4096, time.Minute)
+	require.NoError(t, err)
+	c.alloc = func(int) []byte { return make([]byte, 0, 16) }
+	var got []Chunk
+	for _, f := range frames {
+		cs, err := c.Add(f)
+		require.NoError(t, err)
+		got = append(got, cs...)
+	}
+	require.Equal(t, want, append(got, c.Flush()...))
+}

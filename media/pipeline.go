@@ -60,11 +60,12 @@ type Indexer interface {
 
 // Pipeline records every hosted session: it is the sessions.Recorder and
 // sessions.Observer of a node. Bytes are framed and cut into chunks on the
-// caller's goroutine (one copy, into the chunk); chunks are compressed,
-// encrypted and hashed by a pool of workers; a chunk becomes durable
-// (file, then its journal record) in index order, so what survives a crash
-// is always a run 0, 1, 2, … of sealed chunks. When a session ends its
-// manifest is written.
+// caller's goroutine (one copy, into the chunk's buffer, which comes from
+// a pool and goes back to it once the chunk is sealed); chunks are
+// compressed, encrypted and hashed by a pool of workers; a chunk becomes
+// durable (file, then its journal record) in index order, so what
+// survives a crash is always a run 0, 1, 2, … of sealed chunks. When a
+// session ends its manifest is written.
 //
 // The commit (chunk files written and synced, renamed, the directory
 // synced, then the journal records appended and synced) runs on a
@@ -84,8 +85,9 @@ type Pipeline struct {
 	// committed or dropped. When sealing or the disk falls behind, Record
 	// blocks and the tunnel slows, rather than memory growing without
 	// bound.
-	slots    chan struct{}
-	sealBufs *sealBufPool
+	slots     chan struct{}
+	sealBufs  *sealBufPool
+	plainBufs *plainBufPool
 
 	mu   sync.RWMutex
 	recs map[sessions.ID]*sessionRecording
@@ -133,16 +135,21 @@ func NewPipeline(cfg PipelineConfig) (*Pipeline, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	// Chunks in flight: one being sealed per worker, one being committed
 	// and one waiting. More did not help in the benchmark, and each holds
-	// up to a plaintext and a sealed chunk.
+	// up to a plaintext (until it is sealed) and a sealed chunk.
 	inFlight := cfg.Workers + 2
+	// The chunker checked the size: 0 is the default.
+	maxPlain := cmp.Or(cfg.MaxChunkPlaintext, DefaultChunkPlaintext)
 	p := &Pipeline{
 		cfg: cfg, log: cfg.Log, stop: stop,
 		// A chunk holds a slot while queued, so the queue never blocks.
-		jobs:  make(chan sealJob, inFlight),
-		slots: make(chan struct{}, inFlight),
-		recs:  map[sessions.ID]*sessionRecording{},
-		// The chunker checked the size: 0 is the default.
-		sealBufs: newSealBufPool(cmp.Or(cfg.MaxChunkPlaintext, DefaultChunkPlaintext)),
+		jobs:     make(chan sealJob, inFlight),
+		slots:    make(chan struct{}, inFlight),
+		recs:     map[sessions.ID]*sessionRecording{},
+		sealBufs: newSealBufPool(maxPlain),
+		// Plaintext buffers in use: those in flight until sealed, and
+		// the open chunk of each busy session. Keeping two more than can
+		// be in flight lets a couple of busy sessions recycle theirs.
+		plainBufs: newPlainBufPool(maxPlain, inFlight+2),
 	}
 	for range cfg.Workers {
 		p.workers.Go(p.work)
@@ -223,6 +230,7 @@ func (p *Pipeline) begin(info sessions.Info) error {
 	if err != nil {
 		return err
 	}
+	chunker.alloc = p.plainBufs.get
 	begin := Manifest{
 		Session: info.ID, Host: info.Receipt.Host, Client: info.Peer, Service: info.Service,
 		MaxChunkPlaintext: chunker.MaxPlaintext(), MaxChunkAge: chunker.MaxAge(),
@@ -299,6 +307,7 @@ func (p *Pipeline) tick(ctx context.Context) {
 			p.submit(rec, rec.chunker.Tick(now))
 			rec.mu.Unlock()
 		}
+		p.plainBufs.trim()
 	}
 }
 
@@ -319,8 +328,12 @@ type sealedResult struct {
 }
 
 // seal compresses and encrypts a chunk and takes its leaf hash, into a
-// pooled buffer.
+// pooled buffer. The chunk's plaintext goes back to its pool on every
+// path: only the chunker (which let go of it when it completed the chunk)
+// and this call ever refer to it; the sealed result, the committer and
+// the Indexer get the sealed bytes and ChunkInfo, never the plaintext.
 func (rec *sessionRecording) seal(p *Pipeline, c Chunk) sealedResult {
+	defer p.plainBufs.put(c.Plaintext)
 	r := sealedResult{index: c.Index}
 	if rec.failed.Load() {
 		return r // deliver drops it
