@@ -76,7 +76,8 @@ func OpenEnvelope(b []byte) (Envelope, error) {
 		return Envelope{}, fmt.Errorf("%w: unknown version or empty", ErrBadEnvelope)
 	}
 	n, k := binary.Uvarint(b[1:])
-	if k <= 0 || n > uint64(len(b)-1-k) {
+	// A padded varint would make a second encoding of the same envelope.
+	if k <= 0 || k != len(binary.AppendUvarint(nil, n)) || n > uint64(len(b)-1-k) {
 		return Envelope{}, fmt.Errorf("%w: bad delta length", ErrBadEnvelope)
 	}
 	body := b[1+k : 1+k+int(n)]

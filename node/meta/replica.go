@@ -67,9 +67,12 @@ type Replica struct {
 	peers    map[peer.ID]*PeerSync
 	lastSync time.Time
 
-	gossip *gossip
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	gossip  *gossip
+	ctx     context.Context // ends with Close
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closed  bool           // under mu: no new sync exchanges are served
+	serving sync.WaitGroup // sync exchanges being served
 }
 
 // PeerSync is what the last anti-entropy round with a peer found.
@@ -119,8 +122,14 @@ func New(cfg Config) (*Replica, error) {
 	if err := r.load(context.Background()); err != nil {
 		return nil, err
 	}
+	// Retention is part of the state: without it the stored envelopes
+	// bring back the sealed fields of tombstones, and the digest differs
+	// from the network's until the next retention run.
+	if err := r.Compact(context.Background()); err != nil {
+		r.log.Warn("metadata compaction failed", "err", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
+	r.ctx, r.cancel = ctx, cancel
 	if r.gossip, err = r.joinTopic(ctx); err != nil {
 		cancel()
 		return nil, err
@@ -136,9 +145,13 @@ func New(cfg Config) (*Replica, error) {
 // caller's.
 func (r *Replica) Close() error {
 	r.cfg.Network.Host.RemoveStreamHandler(SyncProtocol)
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
 	r.cancel()
 	err := r.gossip.close()
 	r.wg.Wait()
+	r.serving.Wait()
 	return err
 }
 

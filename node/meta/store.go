@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
@@ -99,8 +100,27 @@ func (r *Replica) load(ctx context.Context) error {
 			r.clock.Restore(env.Delta.Latest())
 		}
 	}
+	// The store returns envelopes in key (hash) order. State transfer
+	// sends each author's envelopes in the order kept, and a receiver
+	// authorizes a host's writes only once it has the host's Create: put
+	// the envelopes that create a session first.
+	for id, byAuthor := range r.envs {
+		for _, es := range byAuthor {
+			slices.SortStableFunc(es, func(a, b Envelope) int { return creates(b, id) - creates(a, id) })
+		}
+	}
 	if n := r.m.Len(); n > 0 || bad > 0 {
 		r.log.Info("session metadata loaded", "sessions", n, "damaged", bad, "self", peer.ID(r.self))
 	}
 	return nil
+}
+
+// creates is 1 if e holds the Create (the origin) of session id, else 0.
+func creates(e Envelope, id sessions.ID) int {
+	for _, rec := range e.Delta.Records() {
+		if rec.ID == id && rec.Host != "" {
+			return 1
+		}
+	}
+	return 0
 }

@@ -47,7 +47,8 @@ type syncConn struct {
 }
 
 func (r *Replica) newSyncConn(s network.Stream) *syncConn {
-	_ = s.SetDeadline(r.now().Add(syncTimeout))
+	// Real time: Config.Now is the map's clock and may be a test's.
+	_ = s.SetDeadline(time.Now().Add(syncTimeout))
 	return &syncConn{r: r, s: s, br: bufio.NewReader(s), bw: bufio.NewWriter(s), res: PeerSync{Peer: s.Conn().RemotePeer().String()}}
 }
 
@@ -231,14 +232,24 @@ func (r *Replica) initiate(ctx context.Context, p peer.ID, snapshot bool) (PeerS
 		return r.record(p, PeerSync{Peer: p.String()}, err)
 	}
 	defer s.Close()
+	// Reads and writes do not watch ctx: reset the stream when it ends
+	// (Close), or a stalled peer holds us until the deadline.
+	defer context.AfterFunc(ctx, func() { _ = s.Reset() })()
 	c := r.newSyncConn(s)
 	if snapshot {
+		r.mu.Lock()
+		empty := r.m.Len() == 0
+		r.mu.Unlock()
 		err = c.write(frameSnapshot, nil)
 		if err == nil {
 			err = c.writeRound(nil, nil)
 		}
 		if err == nil {
-			_, err = c.readRound(ctx)
+			var rd round
+			rd, err = c.readRound(ctx)
+			// The peer sends every envelope it holds: none means its map
+			// is as empty as ours, so the digests were equal.
+			c.res.InSync = err == nil && empty && rd.envs == 0
 		}
 	} else {
 		r.mu.Lock()
@@ -254,14 +265,26 @@ func (r *Replica) initiate(ctx context.Context, p peer.ID, snapshot bool) (PeerS
 }
 
 func (r *Replica) serveSync(s network.Stream) {
+	// Close waits for exchanges being served: they merge into the map and
+	// write to the store, which the caller closes after Close.
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		_ = s.Reset()
+		return
+	}
+	r.serving.Add(1)
+	r.mu.Unlock()
+	defer r.serving.Done()
 	defer s.Close()
 	p := s.Conn().RemotePeer()
 	if !r.cfg.Faults.reachable(p) {
 		_ = s.Reset()
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
+	ctx, cancel := context.WithTimeout(r.ctx, syncTimeout)
 	defer cancel()
+	defer context.AfterFunc(ctx, func() { _ = s.Reset() })()
 	c := r.newSyncConn(s)
 	if err := c.exchange(ctx, false); err != nil {
 		r.log.Debug("serving sync failed", "peer", p, "err", err)
