@@ -153,5 +153,11 @@ func gossipOptions(sc *scores) []pubsub.Option {
 		// heartbeat grafts a mesh is silently dropped (notes/deps.md).
 		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerExchange(true),
+		// One validation worker: messages are validated in arrival order,
+		// so topics whose validators merge state (session metadata) see
+		// an author's messages in the order it published them. Lucid's
+		// messages are small and validation is a signature check, so one
+		// worker keeps up.
+		pubsub.WithValidateWorkers(1),
 	}
 }

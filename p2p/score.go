@@ -49,8 +49,10 @@ func peerScoreParams() *pubsub.PeerScoreParams {
 // Topic.SetScoreParams.
 func TopicScoreParams() *pubsub.TopicScoreParams {
 	return &pubsub.TopicScoreParams{
-		SkipAtomicValidation:           true,
-		TopicWeight:                    1,
+		SkipAtomicValidation: true,
+		TopicWeight:          1,
+		// Not scored, but GossipSub divides by it for peers in the mesh.
+		TimeInMeshQuantum:              time.Second,
 		InvalidMessageDeliveriesWeight: -10,
 		InvalidMessageDeliveriesDecay:  0.9,
 	}

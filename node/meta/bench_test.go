@@ -173,7 +173,7 @@ func bulkHost(tb testing.TB, r *Replica, count int, rng *mrand.Rand) ([]sessions
 		require.NoError(tb, err)
 		env, err := Seal(r.cfg.Key, d)
 		require.NoError(tb, err)
-		require.NoError(tb, r.keep(ctx, env, false))
+		require.NoError(tb, r.apply(ctx, r.keep(env), false))
 		ids = append(ids, id)
 		envs = append(envs, env)
 	}
@@ -192,7 +192,7 @@ func bulkUpdate(tb testing.TB, r *Replica, ids []sessions.ID, changes ...crdt.Ch
 		require.NoError(tb, err)
 		env, err := Seal(r.cfg.Key, d)
 		require.NoError(tb, err)
-		require.NoError(tb, r.keep(ctx, env, false))
+		require.NoError(tb, r.apply(ctx, r.keep(env), false))
 	}
 }
 

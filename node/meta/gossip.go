@@ -7,6 +7,8 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/lucidnet/lucid/p2p"
 )
 
 // Topic carries signed deltas.
@@ -20,11 +22,19 @@ type gossip struct {
 
 func (r *Replica) joinTopic(ctx context.Context) (*gossip, error) {
 	ps := r.cfg.Network.PubSub
-	if err := ps.RegisterTopicValidator(Topic, r.validate, pubsub.WithValidatorTimeout(5*time.Second)); err != nil {
+	// Inline: validated (and merged) in arrival order by the node's single
+	// validation worker, so a host's follow-up delta finds its Create
+	// already merged instead of being ignored as "unknown session".
+	if err := ps.RegisterTopicValidator(Topic, r.validate, pubsub.WithValidatorInline(true)); err != nil {
 		return nil, err
 	}
 	topic, err := ps.Join(Topic)
 	if err != nil {
+		_ = ps.UnregisterTopicValidator(Topic)
+		return nil, err
+	}
+	if err := topic.SetScoreParams(p2p.TopicScoreParams()); err != nil {
+		_ = topic.Close()
 		_ = ps.UnregisterTopicValidator(Topic)
 		return nil, err
 	}
@@ -55,7 +65,7 @@ func (g *gossip) publish(ctx context.Context, env Envelope) {
 // validate runs before GossipSub forwards a message: a bad signature, a
 // delta its signer may not write, or an oversize one is rejected (and
 // the sender penalized); one that may become valid later is ignored.
-func (r *Replica) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+func (r *Replica) validate(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 	if from == r.cfg.Network.Host.ID() {
 		return pubsub.ValidationAccept
 	}
@@ -65,9 +75,22 @@ func (r *Replica) validate(_ context.Context, from peer.ID, msg *pubsub.Message)
 	r.met.bytesIn.WithLabelValues("gossip").Add(float64(len(msg.Data)))
 	env, err := OpenEnvelope(msg.Data)
 	if err == nil {
-		r.mu.Lock()
-		err = r.m.Authorize(env.Delta, env.Delta.Author(), r.now())
-		r.mu.Unlock()
+		if r.cfg.Faults == nil {
+			var changed bool
+			if changed, err = r.accept(ctx, env, "gossip"); err == nil {
+				if changed {
+					r.met.received.WithLabelValues("gossip").Inc()
+				}
+				msg.ValidatorData = mergedMarker{}
+				return pubsub.ValidationAccept
+			}
+		} else {
+			// Faults delay and duplicate deliveries after validation:
+			// merge in receive.
+			r.mu.Lock()
+			err = r.m.Authorize(env.Delta, env.Delta.Author(), r.now())
+			r.mu.Unlock()
+		}
 	}
 	if err != nil {
 		r.met.rejected.WithLabelValues(Reason(err)).Inc()
@@ -80,6 +103,9 @@ func (r *Replica) validate(_ context.Context, from peer.ID, msg *pubsub.Message)
 	msg.ValidatorData = env
 	return pubsub.ValidationAccept
 }
+
+// mergedMarker is the ValidatorData of a message the validator merged.
+type mergedMarker struct{}
 
 // receive merges what the validator accepted.
 func (g *gossip) receive(ctx context.Context) {

@@ -169,13 +169,21 @@ func (r *Replica) Update(ctx context.Context, id sessions.ID, changes ...crdt.Ch
 		return err
 	}
 	env, err := Seal(r.cfg.Key, d)
+	var ops diskOps
 	if err == nil {
-		err = r.keep(ctx, env, true)
-	}
-	if err == nil {
-		err = r.saveClock(ctx)
+		ops = r.keep(env)
 	}
 	r.mu.Unlock()
+	// The disk write happens outside the lock: gossip validation and
+	// merges do not wait behind this fsync.
+	if err == nil {
+		err = r.apply(ctx, ops, true)
+	}
+	if err == nil {
+		r.mu.Lock()
+		err = r.saveClock(ctx)
+		r.mu.Unlock()
+	}
 	if err != nil {
 		return err
 	}
@@ -189,43 +197,99 @@ func (r *Replica) Update(ctx context.Context, id sessions.ID, changes ...crdt.Ch
 // session ends, so state transfer sends one envelope per author.
 func (r *Replica) Checkpoint(ctx context.Context, id sessions.ID) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	d, ok := r.m.AuthorDelta(id, r.self)
 	if !ok {
+		r.mu.Unlock()
 		return nil
 	}
 	env, err := Seal(r.cfg.Key, d)
+	var ops diskOps
+	if err == nil {
+		ops = r.keep(env)
+	}
+	r.mu.Unlock()
+	if err == nil {
+		err = r.apply(ctx, ops, true)
+	}
 	if err != nil {
 		return err
 	}
-	return r.keep(ctx, env, true)
+	// Gossiped too, so every node can drop this author's earlier
+	// envelopes for the session.
+	r.gossip.publish(ctx, env)
+	return nil
 }
 
 // accept checks and merges an envelope from the network: gossip or sync.
 // It reports whether the map changed.
 func (r *Replica) accept(ctx context.Context, env Envelope, via string) (bool, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	now := r.now()
 	if err := r.m.Authorize(env.Delta, env.Delta.Author(), now); err != nil {
+		r.mu.Unlock()
 		return false, err
 	}
 	if err := r.clock.Observe(env.Delta.Latest(), now); err != nil {
+		r.mu.Unlock()
 		return false, err
 	}
-	if r.m.Covers(env.Delta) {
+	changed := !r.m.Covers(env.Delta)
+	var ops diskOps
+	switch {
+	case changed:
+		r.m.Merge(env.Delta)
+		ops = r.keep(env)
+	case r.supersedes(env):
+		// Nothing new for the map, but it replaces several envelopes of
+		// its author (a checkpoint): keep it instead of them.
+		ops = r.keep(env)
+	default:
 		r.met.duplicates.WithLabelValues(via).Inc()
-		return false, nil
 	}
-	r.m.Merge(env.Delta)
+	r.mu.Unlock()
 	// Received envelopes are not synced one by one: anti-entropy brings
 	// back whatever a crash dropped.
-	return true, r.keep(ctx, env, false)
+	return changed, r.apply(ctx, ops, false)
 }
 
-// keep records an envelope under each session it touches, dropping the
-// author's envelopes it covers, and persists it.
-func (r *Replica) keep(ctx context.Context, env Envelope, durable bool) error {
+// supersedes reports whether env covers two or more kept envelopes of its
+// author for some session: keeping it shrinks what state transfer sends.
+func (r *Replica) supersedes(env Envelope) bool {
+	author := env.Delta.Author()
+	for _, id := range env.Delta.IDs() {
+		covered := 0
+		for _, o := range r.envs[id][author] {
+			if string(o.raw) == string(env.raw) {
+				return false
+			}
+			if env.Delta.Covers(o.Delta) {
+				covered++
+			}
+		}
+		if covered >= 2 {
+			return true
+		}
+	}
+	return false
+}
+
+// diskOps are the store writes that keep decided on.
+type diskOps struct {
+	puts []storedEnvelope
+	dels []storedEnvelope
+}
+
+type storedEnvelope struct {
+	id  sessions.ID
+	env Envelope
+}
+
+// keep records an envelope in memory under each session it touches,
+// dropping the author's envelopes it covers, and returns the store
+// writes that follow. Called with r.mu held; the writes are applied
+// after it is released.
+func (r *Replica) keep(env Envelope) diskOps {
+	var ops diskOps
 	author := env.Delta.Author()
 	for _, id := range env.Delta.IDs() {
 		byAuthor := r.envs[id]
@@ -237,15 +301,28 @@ func (r *Replica) keep(ctx context.Context, env Envelope, durable bool) error {
 		kept := old[:0:0]
 		for _, o := range old {
 			if env.Delta.Covers(o.Delta) {
-				if err := r.deleteEnvelope(ctx, id, o); err != nil {
-					return err
-				}
+				ops.dels = append(ops.dels, storedEnvelope{id, o})
 				continue
 			}
 			kept = append(kept, o)
 		}
 		byAuthor[author] = append(kept, env)
-		if err := r.putEnvelope(ctx, id, env, durable); err != nil {
+		ops.puts = append(ops.puts, storedEnvelope{id, env})
+	}
+	return ops
+}
+
+// apply writes what keep decided: new envelopes first (synced when
+// durable), then deletions of the ones they cover, so a crash between
+// the two leaves a redundant envelope, never a missing one.
+func (r *Replica) apply(ctx context.Context, ops diskOps, durable bool) error {
+	for _, p := range ops.puts {
+		if err := r.putEnvelope(ctx, p.id, p.env, durable); err != nil {
+			return err
+		}
+	}
+	for _, d := range ops.dels {
+		if err := r.deleteEnvelope(ctx, d.id, d.env); err != nil {
 			return err
 		}
 	}
