@@ -1,0 +1,332 @@
+// Package poot is the node's shell around package consensus: it gossips
+// signed work proofs on /lucid/poot/1 behind a validator, keeps them in
+// the node's store, tallies credits, publishes this node's uptime beacon
+// every slot, and computes the leader schedule. See docs/poot.md.
+package poot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-datastore"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lucidnet/lucid/consensus"
+	"github.com/lucidnet/lucid/p2p"
+)
+
+// Topic carries work proofs.
+const Topic = "/lucid/poot/1"
+
+// Config sets up a Service.
+type Config struct {
+	Network  *p2p.Network
+	Key      crypto.PrivKey
+	Store    datastore.Batching
+	Params   consensus.Params
+	Genesis  [32]byte // the chain's genesis seed
+	Pool     []byte   // optional pool this node publishes under
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	Now      func() time.Time
+	// Beacons publishes this node's uptime beacon every slot.
+	Beacons bool
+	// PeerRate bounds the proofs one forwarding peer may send per second
+	// (burst: 10 s worth); beyond it they are ignored. 0: 50.
+	PeerRate float64
+}
+
+// Service runs proof gossip, the tally and the schedule of one node.
+type Service struct {
+	cfg    Config
+	self   peer.ID
+	entity consensus.EntityID
+	log    *slog.Logger
+	met    *metrics
+
+	mu       sync.Mutex
+	tally    *consensus.Tally
+	dedup    *consensus.Dedup
+	chain    *consensus.Chain
+	limits   map[peer.ID]*bucket
+	history  map[consensus.Slot]consensus.SlotLeaders // final leaders computed, for cooldown
+	histNext consensus.Slot                           // the first slot not in history
+	sent     map[consensus.Slot]map[consensus.ProofType]int
+	seen     map[consensus.Slot]map[consensus.ProofType]int // own proofs that came back accepted
+
+	topic  *pubsub.Topic
+	sub    *pubsub.Subscription
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New validates the params, loads stored proofs into the tally, joins the
+// topic and starts the beacon loop.
+func New(cfg Config) (*Service, error) {
+	if cfg.Network == nil || cfg.Key == nil || cfg.Store == nil {
+		return nil, errors.New("poot: service needs a network, a key and a store")
+	}
+	if err := cfg.Params.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.PeerRate <= 0 {
+		cfg.PeerRate = 50
+	}
+	self, err := peer.IDFromPrivateKey(cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	tally, err := consensus.NewTally(cfg.Params)
+	if err != nil {
+		return nil, err
+	}
+	now := cfg.Params.SlotAt(cfg.Now())
+	s := &Service{
+		cfg: cfg, self: self, log: cfg.Log.With("component", "poot"),
+		tally: tally, dedup: consensus.NewDedup(cfg.Params, now, 1<<20), chain: consensus.NewChain(cfg.Params, cfg.Genesis),
+		limits: map[peer.ID]*bucket{}, history: map[consensus.Slot]consensus.SlotLeaders{},
+		histNext: consensus.Slot(max(int64(now)-int64(cfg.Params.CooldownSlots), 0)),
+		sent:     map[consensus.Slot]map[consensus.ProofType]int{}, seen: map[consensus.Slot]map[consensus.ProofType]int{},
+	}
+	s.entity = consensus.NodeEntity(self)
+	if len(cfg.Pool) > 0 {
+		s.entity = consensus.PoolEntity(cfg.Pool)
+	}
+	if s.met, err = newMetrics(cfg.Registry); err != nil {
+		return nil, err
+	}
+	s.chain.Complete = now
+	if err := s.load(context.Background(), now); err != nil {
+		return nil, err
+	}
+	ps := cfg.Network.PubSub
+	if err := ps.RegisterTopicValidator(Topic, s.validate, pubsub.WithValidatorInline(true)); err != nil {
+		return nil, err
+	}
+	if s.topic, err = ps.Join(Topic); err == nil {
+		if err = s.topic.SetScoreParams(p2p.TopicScoreParams()); err == nil {
+			s.sub, err = s.topic.Subscribe()
+		}
+	}
+	if err != nil {
+		if s.topic != nil {
+			_ = s.topic.Close()
+		}
+		_ = ps.UnregisterTopicValidator(Topic)
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Go(func() { s.drain(ctx) })
+	s.wg.Go(func() { s.slotLoop(ctx) })
+	return s, nil
+}
+
+// Close stops the loops and leaves the topic.
+func (s *Service) Close() error {
+	s.cancel()
+	s.sub.Cancel()
+	s.wg.Wait()
+	return errors.Join(s.cfg.Network.PubSub.UnregisterTopicValidator(Topic), s.topic.Close())
+}
+
+// Entity is what this node is ranked as: its pool, or itself.
+func (s *Service) Entity() consensus.EntityID { return s.entity }
+
+// Publish signs nothing itself: it gossips a proof this node signed,
+// after taking it into its own tally and store.
+func (s *Service) Publish(ctx context.Context, p *consensus.Proof) error {
+	b, err := p.Encode()
+	if err != nil {
+		return err
+	}
+	if err := s.admit(ctx, p, b); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	bump(s.sent, p.Slot, p.Type)
+	s.mu.Unlock()
+	if err := s.topic.Publish(ctx, b); err != nil {
+		return fmt.Errorf("poot: publish: %w", err)
+	}
+	s.met.sent.WithLabelValues(p.Type.String()).Inc()
+	return nil
+}
+
+// verifyContext is what proofs are checked against. Before the data
+// chain exists there are no anchored storage claims and no blocks:
+// storage and validation proofs cannot be checked and are refused.
+func (s *Service) verifyContext() consensus.VerifyContext {
+	return consensus.VerifyContext{
+		Seeds:  s.chain,
+		Claims: func(peer.ID, consensus.Slot) (*consensus.ClaimSet, bool) { return nil, false },
+		Block:  func([32]byte) (consensus.BlockInfo, bool) { return consensus.BlockInfo{}, false },
+		// Pool membership is chain state too; until then only this
+		// node's own pool claim is known.
+		PoolMember: func(pool []byte, node peer.ID) bool { return node == s.self && slices.Equal(pool, s.cfg.Pool) },
+	}
+}
+
+// admit runs every check a proof from the network gets, then tallies and
+// stores it. Called with the lock not held.
+func (s *Service) admit(ctx context.Context, p *consensus.Proof, raw []byte) error {
+	s.mu.Lock()
+	now := s.cfg.Params.SlotAt(s.cfg.Now())
+	s.advance(now)
+	err := consensus.VerifyProof(p, s.cfg.Params, now, s.verifyContext())
+	if err == nil {
+		err = s.dedup.Seen(p)
+	}
+	if err == nil {
+		err = s.tally.Add(p)
+	}
+	if err == nil && p.Node == s.self {
+		bump(s.seen, p.Slot, p.Type)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.store(ctx, p, raw)
+}
+
+func bump(m map[consensus.Slot]map[consensus.ProofType]int, slot consensus.Slot, t consensus.ProofType) {
+	if m[slot] == nil {
+		m[slot] = map[consensus.ProofType]int{}
+	}
+	m[slot][t]++
+}
+
+// advance moves the dedup window and the pre-chain seed horizon to now.
+func (s *Service) advance(now consensus.Slot) {
+	s.dedup.Advance(now)
+	// No blocks yet: every ended slot is complete (had no block).
+	if now > s.chain.Complete {
+		s.chain.Complete = now
+	}
+}
+
+// validate is the gossip validator: a proof that fails any check is
+// rejected (GossipSub lowers the sender's score), a duplicate or one over
+// the forwarding peer's rate is ignored.
+func (s *Service) validate(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	if from == s.cfg.Network.Host.ID() {
+		return pubsub.ValidationAccept
+	}
+	if uint64(len(msg.Data)) > s.cfg.Params.MaxProofSize {
+		s.met.rejected.WithLabelValues("oversize").Inc()
+		return pubsub.ValidationReject
+	}
+	if !s.allow(msg.ReceivedFrom) {
+		s.met.rejected.WithLabelValues("rate_limited").Inc()
+		return pubsub.ValidationIgnore
+	}
+	p, err := consensus.DecodeProof(msg.Data)
+	if err == nil {
+		err = s.admit(ctx, p, msg.Data)
+	}
+	if err != nil {
+		s.met.rejected.WithLabelValues(Reason(err)).Inc()
+		if errors.Is(err, consensus.ErrDuplicate) {
+			return pubsub.ValidationIgnore
+		}
+		s.log.Debug("rejected a proof", "from", from, "err", err)
+		return pubsub.ValidationReject
+	}
+	s.met.accepted.WithLabelValues(p.Type.String()).Inc()
+	return pubsub.ValidationAccept
+}
+
+// drain keeps the subscription read; the validator did the work.
+func (s *Service) drain(ctx context.Context) {
+	for {
+		if _, err := s.sub.Next(ctx); err != nil {
+			return
+		}
+	}
+}
+
+// slotLoop publishes the uptime beacon at the start of every slot (the
+// first one at the next slot boundary, once the node has had time to
+// join the mesh) and prunes what the window no longer needs.
+func (s *Service) slotLoop(ctx context.Context) {
+	p := s.cfg.Params
+	for {
+		now := s.cfg.Now()
+		slot := p.SlotAt(now)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(p.SlotStart(slot + 1).Sub(now)):
+		}
+		slot++
+		if s.cfg.Beacons {
+			if beacon, err := consensus.NewUptime(s.cfg.Key, s.cfg.Pool, slot); err == nil {
+				if err := s.Publish(ctx, beacon); err != nil && !errors.Is(err, consensus.ErrDuplicate) && ctx.Err() == nil {
+					s.log.Warn("uptime beacon not published", "slot", slot, "err", err)
+				}
+			}
+		}
+		s.prune(slot)
+	}
+}
+
+func (s *Service) prune(now consensus.Slot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keep := consensus.Slot(max(int64(now)-int64(s.cfg.Params.WindowSlots+s.cfg.Params.Lag()+2), 0))
+	s.tally.Prune(keep)
+	for sl := range s.sent {
+		if sl < keep {
+			delete(s.sent, sl)
+			delete(s.seen, sl)
+		}
+	}
+	for sl := range s.history {
+		if sl+consensus.Slot(s.cfg.Params.CooldownSlots)+consensus.Slot(s.cfg.Params.Lag()) < now {
+			delete(s.history, sl)
+		}
+	}
+}
+
+// bucket is a token bucket per forwarding peer.
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+func (s *Service) allow(p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	burst := 10 * s.cfg.PeerRate
+	b := s.limits[p]
+	if b == nil {
+		b = &bucket{tokens: burst, at: now}
+		s.limits[p] = b
+	}
+	b.tokens = min(burst, b.tokens+now.Sub(b.at).Seconds()*s.cfg.PeerRate)
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
