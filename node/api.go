@@ -13,6 +13,7 @@ import (
 
 	"github.com/lucidnet/lucid/media/catalog"
 	"github.com/lucidnet/lucid/node/meta"
+	"github.com/lucidnet/lucid/node/poot"
 	"github.com/lucidnet/lucid/node/rpc"
 	"github.com/lucidnet/lucid/p2p"
 	"github.com/lucidnet/lucid/p2p/capacity"
@@ -35,6 +36,8 @@ type API interface {
 	RecordingStats(ctx context.Context, p RecordingStatsParams) (RecordingStats, error)
 	MetaSessions(ctx context.Context, p MetaSessionsParams) ([]MetaSession, error)
 	MetaStatus(ctx context.Context) (meta.Status, error)
+	PootStatus(ctx context.Context) (poot.Status, error)
+	PootSchedule(ctx context.Context, p PootScheduleParams) ([]poot.ScheduledSlot, error)
 }
 
 // JSON-RPC method names.
@@ -51,6 +54,8 @@ const (
 	MethodRecStats  = "lucid_recordingStats"
 	MethodMetaList  = "lucid_metaSessions"
 	MethodMetaStat  = "lucid_metaStatus"
+	MethodPootStat  = "lucid_pootStatus"
+	MethodPootSched = "lucid_pootSchedule"
 )
 
 // RecordingStatsParams groups the statistics: "day", "session", "peer"
@@ -194,6 +199,7 @@ type Service struct {
 	recordings *recorder
 	meta       *meta.Replica
 	identity   *ecdh.PrivateKey // opens sealed metadata fields sealed to this node
+	poot       *poot.Service
 }
 
 var _ API = (*Service)(nil)
@@ -452,6 +458,8 @@ func (s *Service) Register(srv *rpc.Server) {
 	srv.Register(MethodRecStats, rpc.Method(s.RecordingStats))
 	srv.Register(MethodMetaList, rpc.Method(s.MetaSessions))
 	srv.Register(MethodMetaStat, rpc.Method(func(ctx context.Context, _ struct{}) (meta.Status, error) { return s.MetaStatus(ctx) }))
+	srv.Register(MethodPootStat, rpc.Method(func(ctx context.Context, _ struct{}) (poot.Status, error) { return s.PootStatus(ctx) }))
+	srv.Register(MethodPootSched, rpc.Method(s.PootSchedule))
 }
 
 func parsePeer(s string) (peer.ID, error) {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/lucidnet/lucid/node/meta"
+	"github.com/lucidnet/lucid/node/poot"
 	"github.com/lucidnet/lucid/node/rpc"
 	"github.com/lucidnet/lucid/p2p/capacity"
 	"github.com/lucidnet/lucid/sessions"
@@ -75,6 +76,14 @@ func (c *Client) MetaSessions(ctx context.Context, p MetaSessionsParams) ([]Meta
 
 func (c *Client) MetaStatus(ctx context.Context) (meta.Status, error) {
 	return call[meta.Status](ctx, c, MethodMetaStat, nil)
+}
+
+func (c *Client) PootStatus(ctx context.Context) (poot.Status, error) {
+	return call[poot.Status](ctx, c, MethodPootStat, nil)
+}
+
+func (c *Client) PootSchedule(ctx context.Context, p PootScheduleParams) ([]poot.ScheduledSlot, error) {
+	return call[[]poot.ScheduledSlot](ctx, c, MethodPootSched, p)
 }
 
 func (c *Client) RecordingStats(ctx context.Context, p RecordingStatsParams) (RecordingStats, error) {

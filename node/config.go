@@ -18,6 +18,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
+	"github.com/lucidnet/lucid/consensus"
 	"github.com/lucidnet/lucid/crdt"
 	"github.com/lucidnet/lucid/media"
 	"github.com/lucidnet/lucid/node/meta"
@@ -43,6 +44,28 @@ type Config struct {
 	Sessions  SessionsConfig  `toml:"sessions"`
 	Recording RecordingConfig `toml:"recording"`
 	Meta      MetaConfig      `toml:"meta"`
+	Poot      PootConfig      `toml:"poot"`
+}
+
+// PootConfig holds the PoOT genesis parameters this node runs with
+// (every node of a network must agree; the data chain will carry them)
+// and what this node publishes.
+type PootConfig struct {
+	SlotLength Duration  `toml:"slot_length"`
+	Genesis    time.Time `toml:"genesis"`
+	// Pool, when set, ranks this node with the others publishing under
+	// the same pool ID.
+	Pool    string `toml:"pool"`
+	Beacons bool   `toml:"beacons"`
+}
+
+// params are the consensus parameters: defaults, with the genesis ones
+// from the config.
+func (c PootConfig) params() consensus.Params {
+	p := consensus.DefaultParams()
+	p.SlotLength = time.Duration(c.SlotLength)
+	p.Genesis = c.Genesis.UTC()
+	return p
 }
 
 // MetaConfig controls the replicated session-metadata map. Retention is
@@ -183,6 +206,7 @@ func DefaultConfig(profile p2p.Profile) Config {
 		},
 		Recording: RecordingConfig{Enabled: true, ChunkMiB: 8, MaxChunkAge: Duration(time.Minute)},
 		Meta:      MetaConfig{SyncInterval: Duration(meta.DefaultSyncInterval), Retention: Duration(crdt.DefaultRetention)},
+		Poot:      PootConfig{SlotLength: Duration(consensus.DefaultParams().SlotLength), Genesis: consensus.DefaultParams().Genesis, Beacons: true},
 		Sessions: SessionsConfig{
 			Access:      "allow-all",
 			MaxDuration: Duration(8 * time.Hour),
@@ -292,6 +316,12 @@ func (c Config) Validate() error {
 	}
 	if rt := time.Duration(c.Meta.Retention); rt < time.Hour || rt >= crdt.DefaultHorizon {
 		errs = append(errs, fmt.Errorf("meta.retention: %s is outside 1h..%s (the horizon)", rt, crdt.DefaultHorizon))
+	}
+	if err := c.Poot.params().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("poot: %w", err))
+	}
+	if len(c.Poot.Pool) > 64 {
+		errs = append(errs, fmt.Errorf("poot.pool: %d bytes, at most 64", len(c.Poot.Pool)))
 	}
 	if u := c.Recording.MongoURI; u != "" {
 		if _, err := connstring.ParseAndValidate(u); err != nil {
@@ -478,6 +508,16 @@ sync_interval = "{{.Meta.SyncInterval}}"
 # Ended sessions older than this keep only a tombstone (sealed fields are
 # dropped). Use the same value on every node of a network.
 retention = "{{.Meta.Retention}}"
+
+[poot]
+# Proof of Operational Tasks. slot_length and genesis are network-wide:
+# every node of a network must use the same values.
+slot_length = "{{.Poot.SlotLength}}"
+genesis = {{.Poot.Genesis.Format "2006-01-02T15:04:05Z07:00"}}
+# Publish under a pool ID (nodes of one pool are ranked as one entity).
+pool = {{printf "%q" .Poot.Pool}}
+# Publish an uptime beacon every slot.
+beacons = {{.Poot.Beacons}}
 `))
 
 // Render writes the config as commented TOML.

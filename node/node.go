@@ -21,6 +21,7 @@ import (
 
 	"github.com/lucidnet/lucid/media"
 	"github.com/lucidnet/lucid/node/meta"
+	"github.com/lucidnet/lucid/node/poot"
 	"github.com/lucidnet/lucid/node/rpc"
 	"github.com/lucidnet/lucid/p2p"
 	"github.com/lucidnet/lucid/sessions"
@@ -85,6 +86,7 @@ type Node struct {
 	rec   *recorder
 
 	meta     *meta.Replica
+	poot     *poot.Service
 	metaFeed *metaFeed
 
 	httpSrv *http.Server
@@ -157,6 +159,10 @@ func Start(ctx context.Context, home Home, cfg Config, opts Options) (*Node, err
 		n.svc.meta, n.svc.identity = n.meta, metaIdentity(key)
 		n.metaFeed.live = func(ctx context.Context) ([]sessions.Info, error) { return n.sess.List(ctx) }
 		opts.Observer = observers{n.metaFeed, opts.Observer}
+		if err := n.startPoot(key, n.reg); err != nil {
+			return nil, err
+		}
+		n.svc.poot = n.poot
 	}
 	if opts.Role == RoleNode && n.cfg.Recording.Enabled && opts.Recorder == nil {
 		if n.rec, err = n.startRecording(); err != nil {
@@ -369,6 +375,11 @@ func (n *Node) shutdown(ctx context.Context) error {
 	// After both: they feed the metadata map.
 	if err := n.closeMeta(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("session metadata: %w", err))
+	}
+	if n.poot != nil {
+		if err := n.poot.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("poot: %w", err))
+		}
 	}
 	if n.cancel != nil {
 		n.cancel()

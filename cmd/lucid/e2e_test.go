@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lucidnet/lucid/node"
+	"github.com/lucidnet/lucid/node/poot"
 )
 
 // lucidBin is the binary under test, built once by TestMain.
@@ -122,6 +123,17 @@ func TestNodeRunServesAPIAndStopsCleanly(t *testing.T) {
 	require.NoError(t, json.Unmarshal(lucid(t, "id", "--home", home, "--json"), &id))
 	require.True(t, id.Running)
 	require.Equal(t, api, id.API)
+
+	// The node's work and schedule views answer: a lone node with only
+	// beacons has no credits and leads nothing.
+	var st poot.Status
+	require.NoError(t, json.Unmarshal(lucid(t, "--home", home, "poot", "status", "--json"), &st))
+	require.Equal(t, "node:"+id.PeerID, st.Entity)
+	require.False(t, st.Eligible)
+	var sched []poot.ScheduledSlot
+	require.NoError(t, json.Unmarshal(lucid(t, "--home", home, "poot", "schedule", "--slots", "3", "--json"), &sched))
+	require.Len(t, sched, 3)
+	require.Contains(t, string(lucid(t, "--home", home, "meta", "status")), "sessions:   0")
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	err = cmd.Wait()

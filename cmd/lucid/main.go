@@ -71,6 +71,7 @@ func newRoot() *cobra.Command {
 		newSessionsCmd(g),
 		newRecordingsCmd(g),
 		newMetaCmd(g),
+		newPootCmd(g),
 		newTestnetCmd(g),
 		newDebugCmd(),
 	)
