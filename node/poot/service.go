@@ -42,6 +42,9 @@ type Config struct {
 	// PeerRate bounds the proofs one forwarding peer may send per second
 	// (burst: 10 s worth); beyond it they are ignored. 0: 50.
 	PeerRate float64
+	// Accepted, if set, is called with every proof from the network the
+	// validator accepted (measurements, tests). It must not block.
+	Accepted func(p *consensus.Proof)
 }
 
 // Service runs proof gossip, the tally and the schedule of one node.
@@ -251,6 +254,9 @@ func (s *Service) validate(ctx context.Context, from peer.ID, msg *pubsub.Messag
 		return pubsub.ValidationReject
 	}
 	s.met.accepted.WithLabelValues(p.Type.String()).Inc()
+	if s.cfg.Accepted != nil {
+		s.cfg.Accepted(p)
+	}
 	return pubsub.ValidationAccept
 }
 
