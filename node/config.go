@@ -495,8 +495,9 @@ max_chunk_age = "{{.Recording.MaxChunkAge}}"
 # Extra recipients of every recording key (lucid-x25519-pub:… strings).
 auditors = {{list .Recording.Auditors}}
 recovery_key = {{printf "%q" .Recording.RecoveryKey}}
-# Also catalog recordings in MongoDB (mongodb://host:27017/lucid), which
-# then computes the storage statistics. Empty: the embedded store only.
+# Also catalog recordings (and copy work proofs, task_proofs) in MongoDB
+# (mongodb://host:27017/lucid), which then computes the statistics.
+# Empty: the embedded store only.
 mongo_uri = {{printf "%q" .Recording.MongoURI}}
 
 [meta]

@@ -87,6 +87,7 @@ type Node struct {
 
 	meta     *meta.Replica
 	poot     *poot.Service
+	pootDB   *poot.ProofDB
 	metaFeed *metaFeed
 
 	httpSrv *http.Server
@@ -376,10 +377,8 @@ func (n *Node) shutdown(ctx context.Context) error {
 	if err := n.closeMeta(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("session metadata: %w", err))
 	}
-	if n.poot != nil {
-		if err := n.poot.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("poot: %w", err))
-		}
+	if err := n.closePoot(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("poot: %w", err))
 	}
 	if n.cancel != nil {
 		n.cancel()

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -12,16 +13,43 @@ import (
 )
 
 // startPoot starts work-proof gossip, the tally and this node's beacons.
+// With recording.mongo_uri set, accepted proofs are also copied into
+// MongoDB's task_proofs.
 func (n *Node) startPoot(key crypto.PrivKey, reg prometheus.Registerer) error {
+	var db *poot.ProofDB
+	if uri := n.cfg.Recording.MongoURI; uri != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), mongoConnectTimeout)
+		var err error
+		db, err = poot.OpenProofDB(ctx, uri, n.log)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("recording.mongo_uri: %w", err)
+		}
+	}
 	svc, err := poot.New(poot.Config{
 		Network: n.net, Key: key, Store: n.store, Params: n.cfg.Poot.params(), Pool: []byte(n.cfg.Poot.Pool),
-		Log: n.log, Registry: reg, Now: n.now, Beacons: n.cfg.Poot.Beacons,
+		Log: n.log, Registry: reg, Now: n.now, Beacons: n.cfg.Poot.Beacons, DB: db,
 	})
 	if err != nil {
+		if db != nil {
+			_ = db.Close(context.Background())
+		}
 		return fmt.Errorf("poot: %w", err)
 	}
-	n.poot = svc
+	n.poot, n.pootDB = svc, db
 	return nil
+}
+
+// closePoot stops proof gossip and lets the MongoDB copy catch up.
+func (n *Node) closePoot(ctx context.Context) error {
+	if n.poot == nil {
+		return nil
+	}
+	err := n.poot.Close()
+	if n.pootDB != nil {
+		err = errors.Join(err, n.pootDB.Close(ctx))
+	}
+	return err
 }
 
 // PootScheduleParams asks for the leaders of the next Slots slots.
@@ -31,11 +59,11 @@ type PootScheduleParams struct {
 
 var errNoPoot = rpc.Errorf(rpc.CodeMethodNotSupported, "work proofs are kept by nodes, not by lookup clients")
 
-func (s *Service) PootStatus(context.Context) (poot.Status, error) {
+func (s *Service) PootStatus(ctx context.Context) (poot.Status, error) {
 	if s.poot == nil {
 		return poot.Status{}, errNoPoot
 	}
-	return s.poot.Status()
+	return s.poot.Status(ctx)
 }
 
 func (s *Service) PootSchedule(_ context.Context, p PootScheduleParams) ([]poot.ScheduledSlot, error) {

@@ -8,13 +8,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
+	"github.com/lucidnet/lucid/internal/mongox"
 	"github.com/lucidnet/lucid/sessions"
 )
 
 // DefaultMongoDatabase is used when the URI names no database.
-const DefaultMongoDatabase = "lucid"
+const DefaultMongoDatabase = mongox.DefaultDatabase
 
 // Mongo is the catalog in MongoDB: collections sessions and chunks, with
 // a unique index on chunks {session_id: 1, idx: 1} (the original design's
@@ -37,21 +37,11 @@ var _ Catalog = (*Mongo)(nil)
 // OpenMongo connects, checks the server answers, and creates the indexes.
 // database "" means the URI's database, or DefaultMongoDatabase.
 func OpenMongo(ctx context.Context, uri, database string) (*Mongo, error) {
-	cs, err := connstring.ParseAndValidate(uri)
+	client, db, err := mongox.Connect(ctx, uri, database)
 	if err != nil {
-		return nil, fmt.Errorf("catalog: mongo uri: %w", err)
+		return nil, fmt.Errorf("catalog: %w", err)
 	}
-	if database == "" {
-		database = cs.Database
-	}
-	if database == "" {
-		database = DefaultMongoDatabase
-	}
-	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetAppName("lucid"))
-	if err != nil {
-		return nil, fmt.Errorf("catalog: mongo connect: %w", err)
-	}
-	m := &Mongo{client: client, db: client.Database(database)}
+	m := &Mongo{client: client, db: db}
 	m.sessions, m.chunks = m.db.Collection("sessions"), m.db.Collection("chunks")
 	if err := m.setup(ctx); err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
@@ -61,9 +51,6 @@ func OpenMongo(ctx context.Context, uri, database string) (*Mongo, error) {
 }
 
 func (m *Mongo) setup(ctx context.Context) error {
-	if err := m.client.Ping(ctx, nil); err != nil {
-		return fmt.Errorf("catalog: mongo server does not answer: %w", err)
-	}
 	_, err := m.chunks.Indexes().CreateMany(ctx, []mongo.IndexModel{
 		{Keys: bson.D{{Key: "session_id", Value: 1}, {Key: "idx", Value: 1}}, Options: options.Index().SetUnique(true).SetName("session_id_idx")},
 		{Keys: bson.D{{Key: "owner_peer", Value: 1}}, Options: options.Index().SetName("owner_peer")},
@@ -112,23 +99,10 @@ func (m *Mongo) PutChunks(ctx context.Context, chunks []Chunk) error {
 		docs[i] = c.doc()
 	}
 	_, err := m.chunks.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	if err == nil || onlyDuplicates(err) {
+	if err == nil || mongox.OnlyDuplicates(err) {
 		return nil
 	}
 	return fmt.Errorf("catalog: mongo put %d chunks: %w", len(chunks), err)
-}
-
-func onlyDuplicates(err error) bool {
-	var bwe mongo.BulkWriteException
-	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
-		return false
-	}
-	for _, we := range bwe.WriteErrors {
-		if we.Code != 11000 {
-			return false
-		}
-	}
-	return true
 }
 
 func (m *Mongo) Session(ctx context.Context, id sessions.ID) (Session, error) {
@@ -149,7 +123,7 @@ func (m *Mongo) Sessions(ctx context.Context) ([]Session, error) {
 		return nil, fmt.Errorf("catalog: mongo sessions: %w", err)
 	}
 	var out []Session
-	err = each(ctx, cur, func(d sessionDoc) error {
+	err = mongox.Each(ctx, cur, func(d sessionDoc) error {
 		s, err := d.value()
 		out = append(out, s)
 		return err
@@ -169,7 +143,7 @@ func (m *Mongo) Chunks(ctx context.Context, id sessions.ID) ([]Chunk, error) {
 		return nil, fmt.Errorf("catalog: mongo chunks of %s: %w", id, err)
 	}
 	var out []Chunk
-	err = each(ctx, cur, func(d chunkDoc) error {
+	err = mongox.Each(ctx, cur, func(d chunkDoc) error {
 		c, err := d.value()
 		out = append(out, c)
 		return err
@@ -217,7 +191,7 @@ func (m *Mongo) Stats(ctx context.Context, by By) (Stats, error) {
 		if err != nil {
 			return Stats{}, fmt.Errorf("catalog: mongo stats by %s: %w", by, err)
 		}
-		err = each(ctx, cur, func(p partial) error {
+		err = mongox.Each(ctx, cur, func(p partial) error {
 			if p.ID.Session == "" {
 				return errors.New("catalog: stats group without a session")
 			}
@@ -241,22 +215,4 @@ func (m *Mongo) Stats(ctx context.Context, by By) (Stats, error) {
 		}
 	}
 	return t.stats(by), nil
-}
-
-// each decodes every document of a cursor into a T and hands it to fn.
-func each[T any](ctx context.Context, cur *mongo.Cursor, fn func(T) error) error {
-	defer func() { _ = cur.Close(context.WithoutCancel(ctx)) }()
-	for cur.Next(ctx) {
-		var v T
-		if err := cur.Decode(&v); err != nil {
-			return fmt.Errorf("catalog: mongo document: %w", err)
-		}
-		if err := fn(v); err != nil {
-			return err
-		}
-	}
-	if err := cur.Err(); err != nil {
-		return fmt.Errorf("catalog: mongo cursor: %w", err)
-	}
-	return nil
 }

@@ -42,6 +42,9 @@ type Config struct {
 	// PeerRate bounds the proofs one forwarding peer may send per second
 	// (burst: 10 s worth); beyond it they are ignored. 0: 50.
 	PeerRate float64
+	// DB, if set, also receives every accepted proof (MongoDB
+	// task_proofs). The Service does not close it.
+	DB *ProofDB
 	// Accepted, if set, is called with every proof from the network the
 	// validator accepted (measurements, tests). It must not block.
 	Accepted func(p *consensus.Proof)
@@ -206,6 +209,9 @@ func (s *Service) admit(ctx context.Context, p *consensus.Proof, raw []byte) err
 	s.mu.Unlock()
 	if err != nil {
 		return err
+	}
+	if s.cfg.DB != nil {
+		s.cfg.DB.add(p, raw, s.cfg.Now())
 	}
 	return s.store(ctx, p, raw)
 }

@@ -135,15 +135,15 @@ func TestNodesAgreeOnCreditsAndLeaders(t *testing.T) {
 	}, 10*time.Second, 100*time.Millisecond)
 	require.NotEmpty(t, want[0].Primary, "someone is eligible")
 
-	st0, err := nodes[0].svc.Status()
+	st0, err := nodes[0].svc.Status(context.Background())
 	require.NoError(t, err)
-	st1, err := nodes[1].svc.Status()
+	st1, err := nodes[1].svc.Status(context.Background())
 	require.NoError(t, err)
 	require.Greater(t, st0.Credits.Relay, st1.Credits.Relay)
 	require.Equal(t, 1, st0.Rank, "%+v", st0)
 	require.Equal(t, 2, st1.Rank, "%+v", st1)
 	require.Positive(t, st0.SentWindow["uptime"])
-	st2, err := nodes[2].svc.Status()
+	st2, err := nodes[2].svc.Status(context.Background())
 	require.NoError(t, err)
 	require.False(t, st2.Eligible, "beacons alone earn no credits")
 }

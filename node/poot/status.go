@@ -1,6 +1,7 @@
 package poot
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -27,6 +28,9 @@ type Status struct {
 	Rank        int    `json:"rank,omitempty"` // 1-based among eligible entities; 0 if not ranked
 	Entities    int    `json:"entities"`       // entities in the tally
 	Eligibles   int    `json:"eligible_entities"`
+	// InDatabase: this node's proofs in the window by type, as MongoDB's
+	// task_proofs aggregates them (when configured).
+	InDatabase map[string]int64 `json:"in_database,omitempty"`
 }
 
 // Credits are in whole credits (the tally keeps micro-credits).
@@ -45,7 +49,21 @@ func (s *Service) finalSlot(now consensus.Slot) consensus.Slot {
 }
 
 // Status reports this node's work, credits and rank.
-func (s *Service) Status() (Status, error) {
+func (s *Service) Status(ctx context.Context) (Status, error) {
+	st, err := s.status()
+	if err != nil || s.cfg.DB == nil {
+		return st, err
+	}
+	from := consensus.Slot(max(int64(st.Slot)-int64(st.WindowSlots)+1, 0))
+	counts, err := s.cfg.DB.Counts(ctx, from)
+	if err != nil {
+		return st, err
+	}
+	st.InDatabase = counts[s.self.String()]
+	return st, nil
+}
+
+func (s *Service) status() (Status, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.cfg.Params
