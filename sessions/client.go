@@ -67,7 +67,8 @@ func (m *Manager) Connect(ctx context.Context, hostID peer.ID, opts ConnectOptio
 			return Info{}, fmt.Errorf("reach host %s: %w", hostID, err)
 		}
 	}
-	st, err := m.cfg.Host.NewStream(ctx, hostID, ProtocolSession)
+	// Newest first: a host that predates 1.1.0 answers on 1.0.0.
+	st, err := m.cfg.Host.NewStream(ctx, hostID, ProtocolSession11, ProtocolSession)
 	if err != nil {
 		return Info{}, fmt.Errorf("open session stream to %s: %w", hostID, err)
 	}
@@ -84,6 +85,9 @@ func (m *Manager) Connect(ctx context.Context, hostID peer.ID, opts ConnectOptio
 
 	s := m.newSession(id, RoleClient, hostID, opts.Service, params, resp.Receipt.Limits)
 	s.consent, s.receipt, s.control = req.Consent, resp.Receipt, st
+	// Features mean something only on 1.1.0; an old host sends none, and
+	// is never sent a message it does not know.
+	s.metering = m.cfg.Meter != nil && st.Protocol() == ProtocolSession11 && resp.Features.Has(FeatureMetering)
 	if err := resp.Receipt.VerifyFor(hostID, req); err != nil {
 		// The host signed something other than what we agreed to: the
 		// session is void, and the evidence is logged.
@@ -118,6 +122,9 @@ func (m *Manager) Connect(ctx context.Context, hostID peer.ID, opts ConnectOptio
 	m.wg.Add(2)
 	go func() { defer m.wg.Done(); s.watchControl() }()
 	go func() { defer m.wg.Done(); s.acceptLocal() }()
+	if s.metering {
+		m.wg.Go(s.meterLoop)
+	}
 	return s.snapshot(), nil
 }
 

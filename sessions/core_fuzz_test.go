@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -31,6 +32,7 @@ func FuzzReadMessage(f *testing.F) {
 	f.Add([]byte{0x81, 0x80, 0x01})
 	f.Add(coreFrame(typeEnd, []byte{0xa1, 0x01, 0x19, 0x00, 0x01}))
 	f.Add(coreFrame(9, []byte{0xa0}))
+	f.Add(coreFrame(typeMetering, coreMap(coreKV{1, coreCBOR(2)})))
 
 	policy := coreHostPolicy()
 	_, client := coreKey(f, "client")
@@ -83,6 +85,8 @@ func FuzzReadMessage(f *testing.F) {
 				require.Equal(t, *v.Receipt, hr)
 			}
 			_ = v.Reason.String()
+		case *Metering:
+			requireMeteringBounds(t, v)
 		case *End:
 			l := NewLifecycle(coreT0)
 			require.NoError(t, l.Activate(coreT0))
@@ -130,7 +134,7 @@ func FuzzDecodeParams(f *testing.F) {
 // re-encode to the same bytes and survive a JSON round trip.
 func FuzzDecodeInfo(f *testing.F) {
 	host, client := coreInfos(f)
-	for _, i := range []Info{host, client} {
+	for _, i := range []Info{host, client, coreMetered(f)} {
 		b, err := i.Encode()
 		require.NoError(f, err)
 		f.Add(b)
@@ -152,5 +156,50 @@ func FuzzDecodeInfo(f *testing.F) {
 		var back Info
 		require.NoError(t, json.Unmarshal(js, &back))
 		require.Equal(t, i, back)
+	})
+}
+
+func requireMeteringBounds(t *testing.T, m *Metering) {
+	t.Helper()
+	require.NotZero(t, m.Bytes)
+	require.NotEmpty(t, m.Receipt)
+	require.LessOrEqual(t, len(m.Receipt), MaxMeteringReceiptLen)
+}
+
+// FuzzDecodeMetering feeds arbitrary bodies to the Metering decoder, the
+// one message a host reads from a live session and tolerates when it is
+// bad. Properties: no panics; errors wrap exactly one sentinel; bodies that
+// make the frame exceed 1 KiB are ErrFrameTooLarge before anything else;
+// an accepted message is within bounds and re-encodes to the same frame.
+func FuzzDecodeMetering(f *testing.F) {
+	for _, m := range []*Metering{
+		{Bytes: 1, Receipt: []byte{0}},
+		{Bytes: 1 << 40, Receipt: []byte("a consensus.MeteringReceipt goes here")},
+		{Bytes: math.MaxUint64, Receipt: bytes.Repeat([]byte{0xff}, MaxMeteringReceiptLen)},
+	} {
+		w := m.wire()
+		f.Add(coreCBOR(&w))
+	}
+	f.Add(coreMap(coreKV{1, coreCBOR(2)}))
+	f.Add(coreMap(coreKV{1, coreCBOR(1)}, coreKV{2, coreCBOR(0)}, coreKV{3, coreCBOR([]byte{1})}))
+	f.Add([]byte{0xa0})
+	f.Add([]byte{})
+
+	f.Fuzz(func(t *testing.T, body []byte) {
+		m, err := decodeFrame(typeMetering, body)
+		if err != nil {
+			require.Nil(t, m)
+			coreRequireSentinel(t, err, ErrMalformed, ErrUnsupportedVersion, ErrFrameTooLarge)
+			if 1+len(body) > MaxMeteringFrameSize {
+				require.ErrorIs(t, err, ErrFrameTooLarge)
+			}
+			return
+		}
+		v, ok := m.(*Metering)
+		require.True(t, ok, "%T", m)
+		requireMeteringBounds(t, v)
+		var buf bytes.Buffer
+		require.NoError(t, WriteMessage(&buf, v))
+		require.Equal(t, coreFrame(typeMetering, body), buf.Bytes())
 	})
 }

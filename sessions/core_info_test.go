@@ -1,6 +1,8 @@
 package sessions
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"strings"
@@ -50,9 +52,17 @@ func coreInfos(tb testing.TB) (host, client Info) {
 	return host, client
 }
 
+// coreMetered is the host Info with a metering receipt accepted.
+func coreMetered(tb testing.TB) Info {
+	host, _ := coreInfos(tb)
+	host.Metered = 987654321000
+	host.MeterReceipt = bytes.Repeat([]byte{0x5a}, 200)
+	return host
+}
+
 func TestInfoCBORRoundTrip(t *testing.T) {
 	host, client := coreInfos(t)
-	for name, i := range map[string]Info{"host": host, "client": client} {
+	for name, i := range map[string]Info{"host": host, "client": client, "metered": coreMetered(t)} {
 		t.Run(name, func(t *testing.T) {
 			b, err := i.Encode()
 			require.NoError(t, err)
@@ -96,6 +106,9 @@ func TestInfoEncodeRejects(t *testing.T) {
 		{"local addr too long", func(i *Info) { i.LocalAddr = strings.Repeat("1", MaxLocalAddrLen+1) }, ErrMalformed},
 		{"bad consent", func(i *Info) { i.Consent.AcceptedAt = time.Time{} }, ErrMalformed},
 		{"bad receipt", func(i *Info) { r := *i.Receipt; r.Service = "X"; i.Receipt = &r }, ErrMalformed},
+		{"metered without receipt", func(i *Info) { i.Metered = 1 }, ErrMalformed},
+		{"meter receipt without bytes", func(i *Info) { i.MeterReceipt = []byte{1} }, ErrMalformed},
+		{"meter receipt too long", func(i *Info) { i.Metered, i.MeterReceipt = 1, make([]byte, MaxMeteringReceiptLen+1) }, ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,9 +153,54 @@ func TestDecodeInfoRejects(t *testing.T) {
 	}
 }
 
+// Records without metering encode exactly as before metering existed: the
+// digests below were taken from the encoder that predates keys 20 and 21.
+func TestInfoEncodingWithoutMeteringIsUnchanged(t *testing.T) {
+	host, client := coreInfos(t)
+	for _, tt := range []struct {
+		name       string
+		i          Info
+		cbor, json string
+	}{
+		{"host", host, "98cbf740c6d89454156af6f28f7cc7b986eb0b24b59073ea43c54e573756ce32", "acd705891f67f21554e549620bf3861a5d7848d140a175c69a4ed8d87a8ac10c"},
+		{"client", client, "0a909d6e5ea59d3821cd3ce12f9b374645011f1ab7cd8943fbafd26365a24af4", "95e856b520f1307e60262e9f9c2b2d864001b121b815f98a8d890bf9c41d4c98"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := tt.i.Encode()
+			require.NoError(t, err)
+			sum := sha256.Sum256(b)
+			require.Equal(t, tt.cbor, hex.EncodeToString(sum[:]))
+			js, err := json.Marshal(tt.i)
+			require.NoError(t, err)
+			sum = sha256.Sum256(js)
+			require.Equal(t, tt.json, hex.EncodeToString(sum[:]))
+		})
+	}
+}
+
+func TestInfoMeteringFields(t *testing.T) {
+	m := coreMetered(t)
+	b, err := m.Encode()
+	require.NoError(t, err)
+	plain, _ := coreInfos(t)
+	pb, err := plain.Encode()
+	require.NoError(t, err)
+	// Two more keys at the end: 20 = metered, 21 = meter receipt.
+	require.Equal(t, pb[0]+2, b[0])
+	tail := append([]byte{0x14, 0x1b, 0x00, 0x00, 0x00, 0xe5, 0xf4, 0xc8, 0xf3, 0x68, 0x15, 0x58, 200}, m.MeterReceipt...)
+	require.Equal(t, tail, b[len(b)-len(tail):])
+
+	js, err := json.Marshal(m)
+	require.NoError(t, err)
+	var j map[string]any
+	require.NoError(t, json.Unmarshal(js, &j))
+	require.Equal(t, 987654321000.0, j["metered"])
+	require.Equal(t, "WlpaWlpa", j["meter_receipt"].(string)[:8], "base64")
+}
+
 func TestInfoJSON(t *testing.T) {
 	host, client := coreInfos(t)
-	for name, i := range map[string]Info{"host": host, "client": client} {
+	for name, i := range map[string]Info{"host": host, "client": client, "metered": coreMetered(t)} {
 		t.Run(name, func(t *testing.T) {
 			b, err := json.Marshal(i)
 			require.NoError(t, err)
@@ -167,6 +225,8 @@ func TestInfoJSON(t *testing.T) {
 	require.Contains(t, m, "consent")
 	require.Contains(t, m, "receipt")
 	require.NotContains(t, m, "local_addr")
+	require.NotContains(t, m, "metered", "no metering, no keys")
+	require.NotContains(t, m, "meter_receipt")
 
 	b, err = json.Marshal(client)
 	require.NoError(t, err)

@@ -3,9 +3,11 @@ package sessions
 import (
 	"bufio"
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -31,6 +33,9 @@ func coreMessages(tb testing.TB) map[string]Message {
 		"tunnel open":        &TunnelOpen{Session: req.Session},
 		"tunnel reply ok":    &TunnelReply{OK: true},
 		"tunnel reply no":    &TunnelReply{Reason: ReasonSessionReused, Detail: "session ended"},
+		"response features":  &Response{Accepted: true, Receipt: coreHostReceipt(tb, req), Features: FeatureMetering | 1<<40},
+		"metering":           &Metering{Bytes: 1, Receipt: []byte{0x00}},
+		"metering max":       &Metering{Bytes: math.MaxUint64, Receipt: bytes.Repeat([]byte{0xa5}, MaxMeteringReceiptLen)},
 	}
 }
 
@@ -78,6 +83,34 @@ func TestWireFrameLayout(t *testing.T) {
 	buf.Reset()
 	require.NoError(t, WriteMessage(&buf, &TunnelReply{OK: true}))
 	require.Equal(t, []byte{0x04, 0x05, 0xa1, 0x01, 0xf5}, buf.Bytes())
+}
+
+// TestWireMeteringGolden pins the Metering frame and the Response features
+// key byte for byte.
+func TestWireMeteringGolden(t *testing.T) {
+	var buf bytes.Buffer
+	require.NoError(t, WriteMessage(&buf, &Metering{Bytes: 1000, Receipt: []byte{0xde, 0xad}}))
+	// uvarint(12) | type 6 | {1: 1, 2: 1000, 3: h'dead'}
+	require.Equal(t, "0c06a30101021903e803 42dead", hex.EncodeToString(buf.Bytes()[:10])+" "+hex.EncodeToString(buf.Bytes()[10:]))
+
+	// The largest Metering fits the 1 KiB limit with room to spare.
+	buf.Reset()
+	require.NoError(t, WriteMessage(&buf, &Metering{Bytes: math.MaxUint64, Receipt: make([]byte, MaxMeteringReceiptLen)}))
+	require.LessOrEqual(t, buf.Len()-2, MaxMeteringFrameSize) // 2-byte prefix
+
+	// Features are key 5, after the receipt; zero features are omitted,
+	// so a 1.0.0 Response is byte for byte what it was.
+	req := coreRequest(t, ServiceRDP)
+	receipt := coreHostReceipt(t, req)
+	var plain, featured bytes.Buffer
+	require.NoError(t, WriteMessage(&plain, &Response{Accepted: true, Receipt: receipt}))
+	require.NoError(t, WriteMessage(&featured, &Response{Accepted: true, Receipt: receipt, Features: FeatureMetering}))
+	rw := wireResponse{Accepted: true, Receipt: func() *wireHostReceipt { w := receipt.wire(); return &w }()}
+	require.Equal(t, coreFrame(typeResponse, coreCBOR(&rw)), plain.Bytes())
+	p, f := plain.Bytes()[3:], featured.Bytes()[3:] // 2-byte prefix, type
+	require.Equal(t, byte(0xa2), p[0])
+	require.Equal(t, byte(0xa3), f[0])
+	require.Equal(t, append(append([]byte{0xa3}, p[1:]...), 0x05, 0x01), f)
 }
 
 // countingWriter records each Write call.
@@ -193,6 +226,8 @@ func TestReadMessageErrors(t *testing.T) {
 		return coreCBOR(&w)
 	}()
 	receipt := coreHostReceipt(t, req).wire()
+	meterW := (&Metering{Bytes: 7, Receipt: []byte("signed")}).wire()
+	meterWith := func(f func(w *wireMetering)) []byte { w := meterW; f(&w); return coreCBOR(&w) }
 
 	tests := []struct {
 		name string
@@ -251,6 +286,22 @@ func TestReadMessageErrors(t *testing.T) {
 		{"request bad peer", coreFrame(typeRequest, func() []byte { w := reqW; w.Consent.User = []byte{0x11, 0x02, 1, 2}; return coreCBOR(&w) }()), ErrMalformed},
 		{"request terms version", coreFrame(typeRequest, func() []byte { w := reqW; w.TermsVersion = "toc\n1"; return coreCBOR(&w) }()), ErrMalformed},
 		{"request no consent", coreFrame(typeRequest, func() []byte { w := reqW; w.Consent = wireConsent{}; return coreCBOR(&w) }()), ErrMalformed},
+		{"rejection with features", coreFrame(typeResponse, coreMap(coreKV{2, coreCBOR(1)}, coreKV{5, coreCBOR(1)})), ErrMalformed},
+		{"response explicit zero features", coreFrame(typeResponse, coreMap(coreKV{1, coreCBOR(true)}, coreKV{4, coreCBOR(&receipt)}, coreKV{5, coreCBOR(0)})), ErrMalformed},
+		{"metering version 2", coreFrame(typeMetering, meterWith(func(w *wireMetering) { w.Version = 2 })), ErrUnsupportedVersion},
+		{"metering version 2 else garbage", coreFrame(typeMetering, coreMap(coreKV{1, coreCBOR(2)}, coreKV{9, coreCBOR("?")})), ErrUnsupportedVersion},
+		{"metering no version", coreFrame(typeMetering, meterWith(func(w *wireMetering) { w.Version = 0 })), ErrMalformed},
+		{"metering zero bytes", coreFrame(typeMetering, meterWith(func(w *wireMetering) { w.Bytes = 0 })), ErrMalformed},
+		{"metering explicit zero bytes", coreFrame(typeMetering, coreMap(coreKV{1, coreCBOR(1)}, coreKV{2, coreCBOR(0)}, coreKV{3, coreCBOR([]byte{1})})), ErrMalformed},
+		{"metering no receipt", coreFrame(typeMetering, meterWith(func(w *wireMetering) { w.Receipt = nil })), ErrMalformed},
+		{"metering receipt too long", coreFrame(typeMetering, meterWith(func(w *wireMetering) { w.Receipt = make([]byte, MaxMeteringReceiptLen+1) })), ErrMalformed},
+		{"metering frame over 1 KiB", coreFrame(typeMetering, meterWith(func(w *wireMetering) { w.Receipt = make([]byte, MaxMeteringFrameSize) })), ErrFrameTooLarge},
+		{"metering unknown key", coreFrame(typeMetering, coreMap(coreKV{1, coreCBOR(1)}, coreKV{2, coreCBOR(7)}, coreKV{3, coreCBOR([]byte{1})}, coreKV{4, coreCBOR(1)})), ErrMalformed},
+		{"metering text receipt", coreFrame(typeMetering, coreMap(coreKV{1, coreCBOR(1)}, coreKV{2, coreCBOR(7)}, coreKV{3, coreCBOR("signed")})), ErrMalformed},
+		{"metering keys out of order", coreFrame(typeMetering, coreMap(coreKV{1, coreCBOR(1)}, coreKV{3, coreCBOR([]byte{1})}, coreKV{2, coreCBOR(7)})), ErrMalformed},
+		{"metering non-shortest bytes", coreFrame(typeMetering, coreMap(coreKV{1, coreCBOR(1)}, coreKV{2, []byte{0x18, 0x07}}, coreKV{3, coreCBOR([]byte{1})})), ErrMalformed},
+		{"metering not a map", coreFrame(typeMetering, []byte{0x81, 0x01}), ErrMalformed},
+		{"metering empty body", coreFrame(typeMetering, nil), ErrMalformed},
 	}
 	sentinels := []error{ErrMalformed, ErrUnsupportedVersion, ErrFrameTooLarge, ErrUnknownMessage, io.ErrUnexpectedEOF}
 	for _, tt := range tests {
@@ -312,6 +363,12 @@ func TestWriteMessageRejects(t *testing.T) {
 		{"request no terms version", func() Message { r := *req; r.TermsVersion = ""; return &r }(), ErrMalformed},
 		{"request unsigned consent time", func() Message { r := *req; r.Consent.AcceptedAt = coreT0.AddDate(-100, 0, 0); return &r }(), ErrMalformed},
 		{"request over 16 KiB", oversize, ErrFrameTooLarge},
+		{"nil metering", (*Metering)(nil), ErrMalformed},
+		{"metering zero bytes", &Metering{Receipt: []byte{1}}, ErrMalformed},
+		{"metering no receipt", &Metering{Bytes: 1}, ErrMalformed},
+		{"metering empty receipt", &Metering{Bytes: 1, Receipt: []byte{}}, ErrMalformed},
+		{"metering receipt too long", &Metering{Bytes: 1, Receipt: make([]byte, MaxMeteringReceiptLen+1)}, ErrMalformed},
+		{"rejection with features", &Response{Reason: ReasonHostFull, Features: FeatureMetering}, ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

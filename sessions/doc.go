@@ -12,7 +12,8 @@
 //   - receipt.go: the client's signed ConsentReceipt and the host's signed
 //     HostReceipt, which binds the consent, policy, terms and limits.
 //   - wire.go: the framed, canonical-CBOR messages of /lucid/session/1.0.0
-//     and /lucid/tunnel/1.0.0.
+//     and 1.1.0 (which adds Response.Features and Metering, the carrier of
+//     the client's signed metering receipts) and /lucid/tunnel/1.0.0.
 //   - policy.go: HostPolicy.Check, the host's admission checks that need no
 //     I/O, in a fixed order, with one RejectReason per outcome.
 //   - lifecycle.go: the created → active → ended|failed state machine.
@@ -26,7 +27,8 @@
 // verifies the receipt and listens on a local port (client.go); the tunnel
 // that copies bytes between a TCP connection and a stream, with half-close
 // and a recorder hook that sees every byte (tunnel.go); and the manager
-// that tracks sessions, limits and persistence (manager*.go).
+// that tracks sessions, limits, metering receipts and persistence
+// (manager*.go).
 //
 // The protocol is specified in docs/session-protocol.md.
 package sessions

@@ -41,6 +41,12 @@ func (m *Manager) handleSession(st network.Stream) {
 	s.target = m.cfg.Targets[req.Service]
 	s.consent = req.Consent
 	s.control = st
+	// Features exist only on 1.1.0: a 1.0.0 client would refuse the key.
+	var features Features
+	if st.Protocol() == ProtocolSession11 && m.cfg.OnMetering != nil {
+		features |= FeatureMetering
+	}
+	s.metering = features.Has(FeatureMetering)
 	if reason, detail := m.admit(s); reason != 0 {
 		m.log.Info("session refused", "session", req.Session, "peer", remote, "reason", reason.Code(), "detail", detail)
 		m.reject(st, reason, detail)
@@ -77,7 +83,7 @@ func (m *Manager) handleSession(st network.Stream) {
 		return
 	}
 	m.slotsChanged()
-	if err := WriteMessage(st, &Response{Accepted: true, Receipt: receipt}); err != nil {
+	if err := WriteMessage(st, &Response{Accepted: true, Receipt: receipt, Features: features}); err != nil {
 		s.end(EndError, "could not send the host receipt")
 		<-s.done
 		return

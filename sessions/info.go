@@ -46,6 +46,13 @@ type Info struct {
 	Params     ConnectionParams
 	Consent    ConsentReceipt // zero if none was exchanged
 	Receipt    *HostReceipt   // nil until the host accepted
+
+	// Metered is the byte count of the latest metering receipt: on a
+	// client the last one it sent, on a host the last one it accepted.
+	// MeterReceipt is that receipt, opaque (see Config.Meter). Both are
+	// zero for sessions without metering, and set together otherwise.
+	Metered      uint64
+	MeterReceipt []byte
 }
 
 type wireInfo struct {
@@ -68,6 +75,8 @@ type wireInfo struct {
 	Params     wireParams       `cbor:"17,keyasint,omitempty"`
 	Consent    *wireConsent     `cbor:"18,keyasint,omitempty"`
 	Receipt    *wireHostReceipt `cbor:"19,keyasint,omitempty"`
+	Metered    uint64           `cbor:"20,keyasint,omitempty"`
+	MeterRcpt  []byte           `cbor:"21,keyasint,omitempty"`
 }
 
 func (i *Info) wire() wireInfo {
@@ -89,6 +98,8 @@ func (i *Info) wire() wireInfo {
 		LocalAddr:  i.LocalAddr,
 		PolicyHash: i.PolicyHash[:],
 		Params:     i.Params.wire(),
+		Metered:    i.Metered,
+		MeterRcpt:  i.MeterReceipt,
 	}
 	if !i.Consent.IsZero() {
 		c := i.Consent.wire()
@@ -114,6 +125,7 @@ func (w *wireInfo) value() (Info, error) {
 		BytesOut:  w.BytesOut,
 		Streams:   w.Streams,
 		LocalAddr: w.LocalAddr,
+		Metered:   w.Metered,
 	}
 	var err error
 	if i.ID, err = idFromWire(w.ID, "id"); err != nil {
@@ -166,6 +178,15 @@ func (w *wireInfo) value() (Info, error) {
 			return Info{}, fmt.Errorf("receipt: %w", err)
 		}
 		i.Receipt = &r
+	}
+	if len(w.MeterRcpt) > MaxMeteringReceiptLen {
+		return Info{}, malformed("meter receipt: %d bytes, limit %d", len(w.MeterRcpt), MaxMeteringReceiptLen)
+	}
+	if (w.Metered == 0) != (len(w.MeterRcpt) == 0) {
+		return Info{}, malformed("metered bytes and meter receipt must be set together")
+	}
+	if len(w.MeterRcpt) > 0 {
+		i.MeterReceipt = w.MeterRcpt
 	}
 	return i, nil
 }
@@ -221,11 +242,14 @@ type infoJSON struct {
 	Params     ConnectionParams `json:"params"`
 	Consent    *ConsentReceipt  `json:"consent,omitempty"`
 	Receipt    *HostReceipt     `json:"receipt,omitempty"`
+	Metered    uint64           `json:"metered,omitempty"`
+	MeterRcpt  []byte           `json:"meter_receipt,omitempty"`
 }
 
 // MarshalJSON renders i with snake_case names, the state as a word, hashes
-// as hex, signatures as base64, and times as RFC 3339 UTC (omitted when
-// zero). A zero consent and a nil receipt are omitted.
+// as hex, signatures and the meter receipt as base64, and times as RFC 3339
+// UTC (omitted when zero). A zero consent, a nil receipt and absent metering
+// are omitted.
 func (i Info) MarshalJSON() ([]byte, error) {
 	j := infoJSON{
 		ID:         i.ID,
@@ -245,6 +269,8 @@ func (i Info) MarshalJSON() ([]byte, error) {
 		PolicyHash: i.PolicyHash,
 		Params:     i.Params,
 		Receipt:    i.Receipt,
+		Metered:    i.Metered,
+		MeterRcpt:  i.MeterReceipt,
 	}
 	if !i.Consent.IsZero() {
 		j.Consent = &i.Consent
@@ -273,6 +299,10 @@ func (i *Info) UnmarshalJSON(b []byte) error {
 		PolicyHash: j.PolicyHash,
 		Params:     j.Params,
 		Receipt:    j.Receipt,
+		Metered:    j.Metered,
+	}
+	if len(j.MeterRcpt) > 0 {
+		out.MeterReceipt = j.MeterRcpt
 	}
 	if j.Consent != nil {
 		out.Consent = *j.Consent

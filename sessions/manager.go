@@ -75,8 +75,34 @@ type Config struct {
 	Observer Observer
 	// SlotsChanged is told the number of free slots whenever it changes.
 	SlotsChanged func(free uint32)
-	// Incident is told of policy violations (a counter, an alert).
+	// Incident is told of policy violations (a counter, an alert). Kinds:
+	// "protocol" (a message other than End on the control stream),
+	// "policy" (a service the params no longer permit), "receipt" (a host
+	// receipt that does not bind the request) and "metering" (a Metering
+	// message the host refused and ignored).
 	Incident func(kind string)
+
+	// Meter (client) signs a metering receipt: a cumulative statement that
+	// the client has received bytesReceived bytes from the host in the
+	// session info describes. The node signs a consensus.MeteringReceipt
+	// with the client's key. It is called at most every MeterInterval
+	// while the count changes, and once more when this side ends the
+	// session, and only for sessions whose host offered FeatureMetering.
+	// The blob must be 1..MaxMeteringReceiptLen bytes; an error, or a blob
+	// that cannot be sent, is logged and that receipt skipped, and a failed
+	// write stops receipts for the session. The session goes on either
+	// way. It must not call Kill or Close. nil sends no receipts.
+	Meter func(info Info, bytesReceived uint64) ([]byte, error)
+	// MeterInterval is the least time between two periodic receipts; zero
+	// means DefaultMeterInterval.
+	MeterInterval time.Duration
+	// OnMetering (host) is given each receipt the host accepts: bytes
+	// never decrease within a session and never exceed what the host has
+	// sent. info already carries it as Metered and MeterReceipt. It is
+	// called synchronously from the session's control reader, so it must
+	// not block, and it must not modify receipt. A host offers
+	// FeatureMetering, and so receives receipts, only when this is set.
+	OnMetering func(info Info, receipt []byte, bytes uint64)
 
 	// HandshakeTimeout bounds how long a peer may take to send its request
 	// or tunnel header; zero means DefaultHandshakeTimeout.
@@ -90,6 +116,10 @@ type Config struct {
 // DefaultHandshakeTimeout bounds how long a peer may take to send its
 // request or tunnel header: a stalled peer holds a stream no longer.
 const DefaultHandshakeTimeout = 10 * time.Second
+
+// DefaultMeterInterval is how often a client sends a metering receipt while
+// bytes arrive, unless Config.MeterInterval says otherwise.
+const DefaultMeterInterval = 10 * time.Second
 
 // Manager runs the sessions of a node, as host and as client.
 type Manager struct {
@@ -129,6 +159,9 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
+	if cfg.MeterInterval <= 0 {
+		cfg.MeterInterval = DefaultMeterInterval
+	}
 	if cfg.DialTarget == nil {
 		var d net.Dialer
 		cfg.DialTarget = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
@@ -152,6 +185,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	if cfg.Hosting {
+		cfg.Host.SetStreamHandler(ProtocolSession11, m.handleSession)
 		cfg.Host.SetStreamHandler(ProtocolSession, m.handleSession)
 		cfg.Host.SetStreamHandler(ProtocolTunnel, m.handleTunnel)
 		m.slotsChanged()
@@ -163,6 +197,7 @@ func NewManager(cfg Config) (*Manager, error) {
 
 // Close ends every session (host shutdown) and waits for their goroutines.
 func (m *Manager) Close() error {
+	m.cfg.Host.RemoveStreamHandler(ProtocolSession11)
 	m.cfg.Host.RemoveStreamHandler(ProtocolSession)
 	m.cfg.Host.RemoveStreamHandler(ProtocolTunnel)
 	m.mu.Lock()
@@ -359,18 +394,37 @@ type session struct {
 
 	control  network.Stream
 	listener net.Listener // client
+	// metering: the host offered FeatureMetering on this session's stream
+	// (host: and has OnMetering; client: and this side has Meter).
+	metering bool
 
 	bytesIn, bytesOut atomic.Uint64
-	streams           atomic.Uint32
-	lastActive        atomic.Int64 // unix nanoseconds
-	up, down          *pacer
+	// handedOut counts outbound bytes before they are written, so that it
+	// is never below what the peer can have received (BytesOut is counted
+	// after the write returns). The host checks receipts against it.
+	handedOut  atomic.Uint64
+	streams    atomic.Uint32
+	lastActive atomic.Int64 // unix nanoseconds
+	up, down   *pacer
+	// peerGone: the peer ended the session or its stream broke, so there
+	// is no one left to send a final receipt to.
+	peerGone atomic.Bool
 
-	mu        sync.Mutex
-	lc        Lifecycle
-	localAddr string
-	consent   ConsentReceipt
-	receipt   *HostReceipt
-	endOnce   sync.Once
+	// ctlMu serialises writes to control (End, Metering) and, on a
+	// client, orders receipts: the count is read, signed and sent under it.
+	ctlMu sync.Mutex
+	// meterStopped (under ctlMu): a receipt write failed, so the stream
+	// may hold part of a frame; no more receipts are sent on it.
+	meterStopped bool
+
+	mu           sync.Mutex
+	lc           Lifecycle
+	localAddr    string
+	consent      ConsentReceipt
+	receipt      *HostReceipt
+	metered      uint64 // latest receipt sent (client) or accepted (host)
+	meterReceipt []byte
+	endOnce      sync.Once
 }
 
 func (m *Manager) newSession(id ID, role Role, remote peer.ID, service string, params ConnectionParams, limits Limits) *session {
@@ -411,6 +465,14 @@ func (s *session) count(dir Direction, n int) {
 	}
 }
 
+// handOut adds n bytes about to be written to the handed-out counter if
+// they leave this side.
+func (s *session) handOut(dir Direction, n int) {
+	if (dir == ClientToHost) == (s.role == RoleClient) {
+		s.handedOut.Add(uint64(n))
+	}
+}
+
 func (s *session) snapshot() Info {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -422,6 +484,7 @@ func (s *session) snapshot() Info {
 		Limits: s.limits, LocalAddr: s.localAddr,
 		PolicyHash: s.params.Hash(), Params: s.params,
 		Consent: s.consent, Receipt: s.receipt,
+		Metered: s.metered, MeterReceipt: s.meterReceipt,
 	}
 }
 
@@ -456,9 +519,15 @@ func (s *session) end(reason EndReason, detail string) {
 			_ = s.listener.Close()
 		}
 		if s.control != nil {
+			s.ctlMu.Lock()
 			_ = s.control.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			if s.role == RoleClient && s.metering && !s.peerGone.Load() {
+				// The final receipt, so the host is paid up to the end.
+				s.sendMeteringLocked()
+			}
 			_ = WriteMessage(s.control, &End{Reason: reason, Detail: detail})
 			_ = s.control.Close()
+			s.ctlMu.Unlock()
 		}
 		s.m.mu.Lock()
 		delete(s.m.sessions, s.id)
@@ -479,26 +548,133 @@ func (s *session) end(reason EndReason, detail string) {
 }
 
 // watchControl reads the control stream until the other side ends the
-// session or the stream breaks.
+// session or the stream breaks. A host also takes Metering messages here.
 func (s *session) watchControl() {
-	msg, err := ReadMessage(s.control)
-	switch e, isEnd := msg.(*End); {
-	case err != nil:
-		if s.ctx.Err() == nil {
-			reason := EndClientClosed
-			if s.role == RoleClient {
-				reason = EndHostClosed
+	for {
+		t, body, err := readFrame(s.control)
+		var msg Message
+		if err == nil {
+			msg, err = decodeFrame(t, body)
+			if err != nil && t == typeMetering && s.role == RoleHost {
+				// The frame was read whole, so the stream is still in
+				// step: a bad receipt costs the client that receipt only.
+				s.m.incident("metering", s, "unreadable metering message: "+err.Error())
+				continue
 			}
-			s.end(reason, "the connection to the peer was lost")
 		}
-	case isEnd:
-		s.end(e.Reason, e.Detail)
-	default:
-		// Nothing but End may follow the handshake; a peer that sends
-		// anything else cannot be trusted to keep to the agreement.
+		switch v := msg.(type) {
+		case nil:
+			s.peerGone.Store(true)
+			if s.ctx.Err() == nil {
+				reason := EndClientClosed
+				if s.role == RoleClient {
+					reason = EndHostClosed
+				}
+				s.end(reason, "the connection to the peer was lost")
+			}
+			return
+		case *End:
+			s.peerGone.Store(true)
+			s.end(v.Reason, v.Detail)
+			return
+		case *Metering:
+			if s.role == RoleHost {
+				s.acceptMetering(v)
+				continue
+			}
+		}
+		// Nothing but End (and, to a host, Metering) may follow the
+		// handshake; a peer that sends anything else cannot be trusted to
+		// keep to the agreement.
 		s.m.incident("protocol", s, fmt.Sprintf("unexpected %T on control stream", msg))
 		s.end(EndPolicyViolation, "unexpected message on the control stream")
+		return
 	}
+}
+
+// acceptMetering keeps a client's receipt if it is consistent: offered,
+// not below the last one, and not above what the host has handed out. A
+// refused receipt is an incident and is otherwise ignored.
+func (s *session) acceptMetering(mt *Metering) {
+	if !s.metering {
+		s.m.incident("metering", s, "metering message, but metering was not offered")
+		return
+	}
+	// Loaded before the lock, as the bound: handedOut only grows.
+	sent := s.handedOut.Load()
+	s.mu.Lock()
+	last := s.metered
+	var refused string
+	switch {
+	case mt.Bytes > sent:
+		refused = fmt.Sprintf("receipt claims %d bytes, the host sent at most %d", mt.Bytes, sent)
+	case mt.Bytes < last:
+		refused = fmt.Sprintf("receipt claims %d bytes, below the %d already attested", mt.Bytes, last)
+	default:
+		s.metered, s.meterReceipt = mt.Bytes, mt.Receipt
+	}
+	s.mu.Unlock()
+	if refused != "" {
+		s.m.incident("metering", s, refused)
+		return
+	}
+	if s.m.cfg.OnMetering != nil {
+		s.m.cfg.OnMetering(s.snapshot(), mt.Receipt, mt.Bytes)
+	}
+}
+
+// meterLoop sends a client's periodic receipts while the session lives.
+func (s *session) meterLoop() {
+	t := time.NewTicker(s.m.cfg.MeterInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			s.ctlMu.Lock()
+			if s.ctx.Err() == nil { // end sends the final receipt itself
+				_ = s.control.SetWriteDeadline(time.Now().Add(s.m.cfg.HandshakeTimeout))
+				s.sendMeteringLocked()
+				_ = s.control.SetWriteDeadline(time.Time{})
+			}
+			s.ctlMu.Unlock()
+		}
+	}
+}
+
+// sendMeteringLocked signs and sends a receipt for the bytes received so
+// far, if they changed since the last one. The caller holds ctlMu, so
+// receipts leave in the order of their counts.
+func (s *session) sendMeteringLocked() {
+	if s.meterStopped {
+		return
+	}
+	n := s.bytesIn.Load()
+	s.mu.Lock()
+	last := s.metered
+	s.mu.Unlock()
+	if n == last {
+		return
+	}
+	blob, err := s.m.cfg.Meter(s.snapshot(), n)
+	if err != nil {
+		s.m.log.Warn("cannot sign metering receipt", "session", s.id, "bytes", n, "err", err)
+		return
+	}
+	m := &Metering{Bytes: n, Receipt: blob}
+	if err := m.validate(); err != nil {
+		s.m.log.Warn("metering receipt cannot be sent", "session", s.id, "bytes", n, "err", err)
+		return
+	}
+	if err := WriteMessage(s.control, m); err != nil {
+		s.meterStopped = true
+		s.m.log.Warn("cannot send metering receipt; no more receipts for this session", "session", s.id, "bytes", n, "err", err)
+		return
+	}
+	s.mu.Lock()
+	s.metered, s.meterReceipt = n, blob
+	s.mu.Unlock()
 }
 
 // enforceLimits ends the session at its maximum duration or after it has
@@ -551,6 +727,7 @@ func (m *Manager) Active() (hosted, client int) {
 // session handshakes at a time, and tunnel streams for many desktop
 // connections. The node passes them to the libp2p resource manager.
 var InboundStreamLimits = map[protocol.ID]int{
-	ProtocolSession: 8,
-	ProtocolTunnel:  256,
+	ProtocolSession:   8,
+	ProtocolSession11: 8,
+	ProtocolTunnel:    256,
 }

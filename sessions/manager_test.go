@@ -82,6 +82,9 @@ type hostOpts struct {
 	store     datastore.Batching
 	recorder  Recorder
 	observer  Observer
+	// metering tests
+	onMetering func(Info, []byte, uint64)
+	incident   func(string)
 }
 
 func startHost(t testing.TB, o hostOpts) (testPeer, *Manager) {
@@ -106,7 +109,7 @@ func startHost(t testing.TB, o hostOpts) (testPeer, *Manager) {
 		Host: p.host, Key: p.key, Store: o.store, Hosting: true, Policy: o.policy,
 		Targets: map[string]string{ServiceRDP: o.target, ServiceSSH: o.target, ServiceVNC: o.target},
 		Slots:   o.slots, Limits: o.limits, Recorder: o.recorder, Observer: o.observer,
-		HandshakeTimeout: o.handshake,
+		HandshakeTimeout: o.handshake, OnMetering: o.onMetering, Incident: o.incident,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = m.Close() })
@@ -115,13 +118,24 @@ func startHost(t testing.TB, o hostOpts) (testPeer, *Manager) {
 
 func startClient(t testing.TB, hostPeer testPeer) (testPeer, *Manager) {
 	t.Helper()
+	return startClientWith(t, hostPeer, nil)
+}
+
+// startClientWith is startClient with a chance to adjust the config, e.g.
+// to set Meter; tweak may use the client's peer.
+func startClientWith(t testing.TB, hostPeer testPeer, tweak func(p testPeer, c *Config)) (testPeer, *Manager) {
+	t.Helper()
 	p := newPeer(t)
-	m, err := NewManager(Config{
+	cfg := Config{
 		Host: p.host, Key: p.key, Store: dssync.MutexWrap(datastore.NewMapDatastore()),
 		Reach: func(ctx context.Context, id peer.ID) error {
 			return p.host.Connect(ctx, peer.AddrInfo{ID: hostPeer.id, Addrs: hostPeer.host.Addrs()})
 		},
-	})
+	}
+	if tweak != nil {
+		tweak(p, &cfg)
+	}
+	m, err := NewManager(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = m.Close() })
 	return p, m

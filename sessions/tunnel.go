@@ -131,6 +131,7 @@ func (s *session) copy(ctx context.Context, dst, src halfCloser, dir Direction) 
 			if perr := s.pacerFor(dir).wait(ctx, n, now); perr != nil {
 				return perr
 			}
+			s.handOut(dir, n)
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return werr
 			}

@@ -19,9 +19,14 @@ import (
 // Protocol IDs. Minor protocol changes get a new ID, negotiated by
 // multistream-select, rather than optional fields: see "Versioning" in
 // docs/session-protocol.md.
+//
+// ProtocolSession11 is 1.0.0 plus Response.Features and the Metering
+// message. A host serves both session IDs; a client offers 1.1.0 first.
+// On a 1.0.0 stream neither addition is ever sent.
 const (
-	ProtocolSession = "/lucid/session/1.0.0"
-	ProtocolTunnel  = "/lucid/tunnel/1.0.0"
+	ProtocolSession   = "/lucid/session/1.0.0"
+	ProtocolSession11 = "/lucid/session/1.1.0"
+	ProtocolTunnel    = "/lucid/tunnel/1.0.0"
 )
 
 // Services a host can offer.
@@ -38,6 +43,10 @@ var Services = []string{ServiceRDP, ServiceSSH, ServiceVNC}
 // RequestVersion is the only Request.Version this package speaks.
 const RequestVersion = 1
 
+// MeteringVersion is the only Metering version this package speaks. It is
+// implicit in the Metering struct: writers always send it.
+const MeteringVersion = 1
+
 // Wire bounds. MaxFrameSize bounds the bytes after the length prefix (type
 // byte plus body), so a reader never buffers more than 16 KiB for a peer.
 const (
@@ -46,6 +55,10 @@ const (
 	MaxServiceLen      = 16
 	MaxTermsVersionLen = 32
 	MaxSignatureLen    = 256
+	// MaxMeteringFrameSize bounds a Metering frame (type byte plus body);
+	// MaxMeteringReceiptLen bounds the opaque receipt it carries.
+	MaxMeteringFrameSize  = 1 << 10
+	MaxMeteringReceiptLen = 960
 )
 
 // Sentinel errors. Every error from this package wraps exactly one of them
@@ -391,8 +404,8 @@ func (r EndReason) String() string {
 	return fmt.Sprintf("unknown end reason %d", uint16(r))
 }
 
-// Message is one frame's content: *Request, *Response, *End, *TunnelOpen or
-// *TunnelReply.
+// Message is one frame's content: *Request, *Response, *End, *TunnelOpen,
+// *TunnelReply or *Metering.
 type Message interface {
 	msgType() byte
 	// wireBody returns a pointer to the message's wire struct.
@@ -408,7 +421,23 @@ const (
 	typeEnd         = 3
 	typeTunnelOpen  = 4
 	typeTunnelReply = 5
+	typeMetering    = 6 // ProtocolSession11 only
 )
+
+// Features is the bitmask of optional protocol features a host offers in an
+// accepted Response (ProtocolSession11 only). Readers ignore bits they do
+// not know, so a host may advertise a feature an older client never uses.
+type Features uint64
+
+// Feature bits.
+const (
+	// FeatureMetering: the host accepts Metering messages on the session
+	// stream.
+	FeatureMetering Features = 1 << 0
+)
+
+// Has reports whether every bit of x is set in f.
+func (f Features) Has(x Features) bool { return f&x == x }
 
 // Request is the first message on a session stream, client to host.
 type Request struct {
@@ -423,12 +452,14 @@ type Request struct {
 }
 
 // Response is the host's answer to a Request. Receipt is set iff Accepted;
-// Reason is set iff not Accepted.
+// Reason is set iff not Accepted. Features may be set only if Accepted, and
+// only on a ProtocolSession11 stream (a 1.0.0 client rejects the key).
 type Response struct {
 	Accepted bool
 	Reason   RejectReason
 	Detail   string
 	Receipt  *HostReceipt
+	Features Features
 }
 
 // End ends the session; either side may send it on the session stream.
@@ -440,6 +471,17 @@ type End struct {
 // TunnelOpen is the first message of each tunnel stream, client to host.
 type TunnelOpen struct {
 	Session ID
+}
+
+// Metering carries the client's latest signed metering receipt to the host
+// on the session stream (ProtocolSession11, only if the host offered
+// FeatureMetering). Bytes is the cumulative count of tunnel bytes the client
+// has received from the host in this session, which Receipt attests;
+// Receipt is opaque to this package (the node signs a
+// consensus.MeteringReceipt). The wire also carries MeteringVersion.
+type Metering struct {
+	Bytes   uint64
+	Receipt []byte
 }
 
 // TunnelReply answers TunnelOpen. On OK the stream carries raw bytes from
@@ -466,6 +508,7 @@ type wireResponse struct {
 	Reason   uint16           `cbor:"2,keyasint,omitempty"`
 	Detail   string           `cbor:"3,keyasint,omitempty"`
 	Receipt  *wireHostReceipt `cbor:"4,keyasint,omitempty"`
+	Features uint64           `cbor:"5,keyasint,omitempty"`
 }
 
 type wireEnd struct {
@@ -475,6 +518,12 @@ type wireEnd struct {
 
 type wireTunnelOpen struct {
 	Session []byte `cbor:"1,keyasint,omitempty"`
+}
+
+type wireMetering struct {
+	Version uint64 `cbor:"1,keyasint,omitempty"`
+	Bytes   uint64 `cbor:"2,keyasint,omitempty"`
+	Receipt []byte `cbor:"3,keyasint,omitempty"`
 }
 
 type wireTunnelReply struct {
@@ -488,6 +537,7 @@ func (*Response) msgType() byte    { return typeResponse }
 func (*End) msgType() byte         { return typeEnd }
 func (*TunnelOpen) msgType() byte  { return typeTunnelOpen }
 func (*TunnelReply) msgType() byte { return typeTunnelReply }
+func (*Metering) msgType() byte    { return typeMetering }
 
 func (r *Request) wire() wireRequest {
 	return wireRequest{
@@ -540,7 +590,7 @@ func (r *Request) wireBody() any { w := r.wire(); return &w }
 func (r *Request) validate() error { w := r.wire(); _, err := w.value(); return err }
 
 func (r *Response) wire() wireResponse {
-	w := wireResponse{Accepted: r.Accepted, Reason: uint16(r.Reason), Detail: r.Detail}
+	w := wireResponse{Accepted: r.Accepted, Reason: uint16(r.Reason), Detail: r.Detail, Features: uint64(r.Features)}
 	if r.Receipt != nil {
 		hr := r.Receipt.wire()
 		w.Receipt = &hr
@@ -549,7 +599,7 @@ func (r *Response) wire() wireResponse {
 }
 
 func (w *wireResponse) value() (*Response, error) {
-	r := &Response{Accepted: w.Accepted, Reason: RejectReason(w.Reason), Detail: w.Detail}
+	r := &Response{Accepted: w.Accepted, Reason: RejectReason(w.Reason), Detail: w.Detail, Features: Features(w.Features)}
 	if err := checkDetail(w.Detail); err != nil {
 		return nil, err
 	}
@@ -558,6 +608,8 @@ func (w *wireResponse) value() (*Response, error) {
 		return nil, malformed("accepted response needs a receipt and no reason")
 	case !w.Accepted && (w.Receipt != nil || w.Reason == 0):
 		return nil, malformed("rejection needs a reason and no receipt")
+	case !w.Accepted && w.Features != 0:
+		return nil, malformed("rejection offers no features")
 	}
 	if w.Receipt != nil {
 		hr, err := w.Receipt.value()
@@ -621,6 +673,27 @@ func (t *TunnelReply) wireBody() any { w := t.wire(); return &w }
 
 func (t *TunnelReply) validate() error { w := t.wire(); _, err := w.value(); return err }
 
+func (m *Metering) wire() wireMetering {
+	return wireMetering{Version: MeteringVersion, Bytes: m.Bytes, Receipt: m.Receipt}
+}
+
+func (w *wireMetering) value() (*Metering, error) {
+	if w.Version != MeteringVersion {
+		return nil, fmt.Errorf("%w: metering version %d, want %d", ErrUnsupportedVersion, w.Version, MeteringVersion)
+	}
+	if w.Bytes == 0 {
+		return nil, malformed("metering attests no bytes")
+	}
+	if n := len(w.Receipt); n < 1 || n > MaxMeteringReceiptLen {
+		return nil, malformed("metering receipt: %d bytes, want 1..%d", n, MaxMeteringReceiptLen)
+	}
+	return &Metering{Bytes: w.Bytes, Receipt: w.Receipt}, nil
+}
+
+func (m *Metering) wireBody() any { w := m.wire(); return &w }
+
+func (m *Metering) validate() error { w := m.wire(); _, err := w.value(); return err }
+
 // encodeFrame validates m and returns its complete frame.
 func encodeFrame(m Message) ([]byte, error) {
 	if m == nil || isNilPointer(m) {
@@ -649,8 +722,8 @@ func encodeFrame(m Message) ([]byte, error) {
 	}
 	body := mustMarshal(m.wireBody())
 	n := 1 + len(body)
-	if n > MaxFrameSize {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, MaxFrameSize)
+	if limit := frameLimit(m.msgType()); n > limit {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, limit)
 	}
 	frame := make([]byte, 0, binary.MaxVarintLen16+n)
 	frame = binary.AppendUvarint(frame, uint64(n))
@@ -670,8 +743,18 @@ func isNilPointer(m Message) bool {
 		return v == nil
 	case *TunnelReply:
 		return v == nil
+	case *Metering:
+		return v == nil
 	}
 	return false
+}
+
+// frameLimit is the largest frame (type byte plus body) of message type t.
+func frameLimit(t byte) int {
+	if t == typeMetering {
+		return MaxMeteringFrameSize
+	}
+	return MaxFrameSize
 }
 
 // WriteMessage validates m and writes it as one frame with a single Write,
@@ -707,21 +790,32 @@ const maxPrefixLen = 3
 // bodies must be in canonical encoding (re-encoding a decoded message gives
 // the same bytes).
 func ReadMessage(r io.Reader) (Message, error) {
-	n, err := readPrefix(r)
+	t, body, err := readFrame(r)
 	if err != nil {
 		return nil, err
 	}
+	return decodeFrame(t, body)
+}
+
+// readFrame reads one whole frame without interpreting its body. When it
+// succeeds the stream is positioned at the next frame, whatever decodeFrame
+// then makes of the body; when it fails the stream is out of step.
+func readFrame(r io.Reader) (byte, []byte, error) {
+	n, err := readPrefix(r)
+	if err != nil {
+		return 0, nil, err
+	}
 	if n == 0 {
-		return nil, malformed("empty frame")
+		return 0, nil, malformed("empty frame")
 	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r, buf); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("sessions: reading %d-byte frame: %w", n, err)
+		return 0, nil, fmt.Errorf("sessions: reading %d-byte frame: %w", n, err)
 	}
-	return decodeFrame(buf[0], buf[1:])
+	return buf[0], buf[1:], nil
 }
 
 func readPrefix(r io.Reader) (uint64, error) {
@@ -777,6 +871,8 @@ func msgName(t byte) string {
 		return "tunnel open"
 	case typeTunnelReply:
 		return "tunnel reply"
+	case typeMetering:
+		return "metering"
 	}
 	return fmt.Sprintf("message type %d", t)
 }
@@ -811,6 +907,14 @@ func decodeBody(t byte, body []byte) (Message, error) {
 		m, err = decodeWire[wireTunnelOpen, *wireTunnelOpen, *TunnelOpen](body)
 	case typeTunnelReply:
 		m, err = decodeWire[wireTunnelReply, *wireTunnelReply, *TunnelReply](body)
+	case typeMetering:
+		// The smaller limit is checked before any CBOR is parsed, and the
+		// version before the typed decode.
+		if n := 1 + len(body); n > MaxMeteringFrameSize {
+			err = fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, MaxMeteringFrameSize)
+		} else if err = checkVersionKey(body, MeteringVersion, "metering"); err == nil {
+			m, err = decodeWire[wireMetering, *wireMetering, *Metering](body)
+		}
 	default:
 		return nil, fmt.Errorf("%w: type %d", ErrUnknownMessage, t)
 	}
