@@ -65,6 +65,11 @@ func (c PootConfig) params() consensus.Params {
 	p := consensus.DefaultParams()
 	p.SlotLength = time.Duration(c.SlotLength)
 	p.Genesis = c.Genesis.UTC()
+	// Every fallback must get its turn within the slot: short test slots
+	// get proportionally short leader timeouts.
+	if per := p.SlotLength / time.Duration(p.MaxFallbacks+1); per < p.SlotTimeout {
+		p.SlotTimeout = per.Truncate(time.Millisecond)
+	}
 	return p
 }
 

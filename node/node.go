@@ -295,6 +295,12 @@ func (n *Node) startSessions(key crypto.PrivKey, opts Options, m *metrics) (*ses
 	if n.pub != nil {
 		sc.SlotsChanged = n.pub.SetFreeSlots
 	}
+	// Every process that opens sessions signs receipts for what it
+	// receives; a node that proves work keeps its clients' receipts.
+	sc.Meter = n.meter(key)
+	if n.poot != nil {
+		sc.OnMetering = n.onMetering
+	}
 	return sessions.NewManager(sc)
 }
 

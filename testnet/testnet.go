@@ -81,9 +81,12 @@ func Start(ctx context.Context, opts Options) (nw *Network, err error) {
 		}
 		nw.tempDir = true
 	}
+	// A failed start stops what did start; the deferred call must not see
+	// the nil Network the error return sets.
+	started := nw
 	defer func() {
 		if err != nil {
-			_ = nw.Close()
+			_ = started.Close()
 		}
 	}()
 	var bootstrap []string

@@ -21,6 +21,7 @@ import (
 
 	"github.com/lucidnet/lucid/consensus"
 	"github.com/lucidnet/lucid/p2p"
+	"github.com/lucidnet/lucid/sessions"
 )
 
 // Topic carries work proofs.
@@ -67,6 +68,9 @@ type Service struct {
 	histNext consensus.Slot                           // the first slot not in history
 	sent     map[consensus.Slot]map[consensus.ProofType]int
 	seen     map[consensus.Slot]map[consensus.ProofType]int // own proofs that came back accepted
+	// receipts: the latest metering receipt per session, by slot, for
+	// this node's relay proof of that slot.
+	receipts map[consensus.Slot]map[sessions.ID]consensus.MeteringReceipt
 
 	topic  *pubsub.Topic
 	sub    *pubsub.Subscription
@@ -110,6 +114,7 @@ func New(cfg Config) (*Service, error) {
 		limits: map[peer.ID]*bucket{}, history: map[consensus.Slot]consensus.SlotLeaders{},
 		histNext: consensus.Slot(max(int64(now)-int64(cfg.Params.CooldownSlots), 0)),
 		sent:     map[consensus.Slot]map[consensus.ProofType]int{}, seen: map[consensus.Slot]map[consensus.ProofType]int{},
+		receipts: map[consensus.Slot]map[sessions.ID]consensus.MeteringReceipt{},
 	}
 	s.entity = consensus.NodeEntity(self)
 	if len(cfg.Pool) > 0 {
@@ -277,18 +282,25 @@ func (s *Service) drain(ctx context.Context) {
 
 // slotLoop publishes the uptime beacon at the start of every slot (the
 // first one at the next slot boundary, once the node has had time to
-// join the mesh) and prunes what the window no longer needs.
+// join the mesh), the relay proof of the previous slot half a slot later
+// (so receipts clients signed at its very end have arrived), and prunes
+// what the window no longer needs.
 func (s *Service) slotLoop(ctx context.Context) {
 	p := s.cfg.Params
-	for {
-		now := s.cfg.Now()
-		slot := p.SlotAt(now)
+	sleepUntil := func(t time.Time) bool {
 		select {
 		case <-ctx.Done():
-			return
-		case <-time.After(p.SlotStart(slot + 1).Sub(now)):
+			return false
+		case <-time.After(time.Until(t)):
+			return true
 		}
+	}
+	slot := p.SlotAt(s.cfg.Now())
+	for {
 		slot++
+		if !sleepUntil(p.SlotStart(slot)) {
+			return
+		}
 		if s.cfg.Beacons {
 			if beacon, err := consensus.NewUptime(s.cfg.Key, s.cfg.Pool, slot); err == nil {
 				if err := s.Publish(ctx, beacon); err != nil && !errors.Is(err, consensus.ErrDuplicate) && ctx.Err() == nil {
@@ -296,7 +308,75 @@ func (s *Service) slotLoop(ctx context.Context) {
 				}
 			}
 		}
+		if !sleepUntil(p.SlotStart(slot).Add(p.SlotLength / 2)) {
+			return
+		}
+		s.publishRelay(ctx, slot-1)
 		s.prune(slot)
+	}
+}
+
+// AddReceipt keeps a client's metering receipt for this node's relay
+// proof of the receipt's slot: the latest per session. It checks what the
+// proof's verifiers will check, so a bad receipt is refused here.
+func (s *Service) AddReceipt(r consensus.MeteringReceipt) error {
+	if r.Host != s.self {
+		return fmt.Errorf("poot: %w: receipt names host %s", consensus.ErrReceiptHost, r.Host)
+	}
+	if r.Client == s.self {
+		return consensus.ErrSelfDealing
+	}
+	if err := r.Verify(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Params.SlotAt(s.cfg.Now())
+	if r.Slot+consensus.Slot(s.cfg.Params.AcceptWindow) < now || r.Slot > now+1 {
+		return fmt.Errorf("poot: %w: receipt for slot %d at slot %d", consensus.ErrSlotOutOfWindow, r.Slot, now)
+	}
+	bySession := s.receipts[r.Slot]
+	if bySession == nil {
+		bySession = map[sessions.ID]consensus.MeteringReceipt{}
+		s.receipts[r.Slot] = bySession
+	}
+	if old, ok := bySession[r.Session]; !ok || r.Bytes >= old.Bytes {
+		bySession[r.Session] = r
+	}
+	return nil
+}
+
+// publishRelay publishes this node's relay proof for a slot that just
+// ended, with the latest receipt of each session (the largest ones when
+// there are more than a proof holds).
+func (s *Service) publishRelay(ctx context.Context, slot consensus.Slot) {
+	s.mu.Lock()
+	bySession := s.receipts[slot]
+	delete(s.receipts, slot)
+	s.mu.Unlock()
+	if len(bySession) == 0 {
+		return
+	}
+	rs := make([]consensus.MeteringReceipt, 0, len(bySession))
+	for _, r := range bySession {
+		rs = append(rs, r)
+	}
+	slices.SortFunc(rs, func(a, b consensus.MeteringReceipt) int {
+		switch {
+		case a.Bytes > b.Bytes:
+			return -1
+		case a.Bytes < b.Bytes:
+			return 1
+		}
+		return slices.Compare(a.Session[:], b.Session[:])
+	})
+	rs = rs[:min(len(rs), int(s.cfg.Params.MaxReceiptsPerProof))]
+	p, err := consensus.NewRelay(s.cfg.Key, s.cfg.Pool, slot, rs)
+	if err == nil {
+		err = s.Publish(ctx, p)
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("relay proof not published", "slot", slot, "receipts", len(rs), "err", err)
 	}
 }
 
@@ -305,6 +385,11 @@ func (s *Service) prune(now consensus.Slot) {
 	defer s.mu.Unlock()
 	keep := consensus.Slot(max(int64(now)-int64(s.cfg.Params.WindowSlots+s.cfg.Params.Lag()+2), 0))
 	s.tally.Prune(keep)
+	for sl := range s.receipts {
+		if sl+consensus.Slot(s.cfg.Params.AcceptWindow) < now {
+			delete(s.receipts, sl)
+		}
+	}
 	for sl := range s.sent {
 		if sl < keep {
 			delete(s.sent, sl)
