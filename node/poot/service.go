@@ -313,8 +313,20 @@ func (s *Service) slotLoop(ctx context.Context) {
 		}
 		s.publishRelay(ctx, slot-1)
 		s.prune(slot)
+		if slot%pruneStoreEvery == 0 {
+			keep := consensus.Slot(max(int64(slot)-int64(p.WindowSlots+p.Lag()+2), 0))
+			if n, err := s.deleteBefore(ctx, keep); err != nil && ctx.Err() == nil {
+				s.log.Warn("old proofs not deleted", "err", err)
+			} else if n > 0 {
+				s.log.Debug("old proofs deleted", "proofs", n)
+			}
+		}
 	}
 }
+
+// pruneStoreEvery is how often, in slots, proofs older than the window
+// are deleted from the store.
+const pruneStoreEvery = 30
 
 // AddReceipt keeps a client's metering receipt for this node's relay
 // proof of the receipt's slot: the latest per session. It checks what the

@@ -195,3 +195,24 @@ func TestForgedProofsAreRejected(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return victim.net.PeerScores()[rogue.net.Host.ID()] < 0 }, 10*time.Second, 50*time.Millisecond)
 }
+
+// Proofs older than the window leave the store; newer ones stay.
+func TestOldProofsAreDeleted(t *testing.T) {
+	params := testParams(time.Now().Add(-time.Hour).Truncate(time.Second))
+	nodes := startNodes(t, 1, params)
+	s := nodes[0].svc
+	ctx := context.Background()
+	for _, slot := range []consensus.Slot{10, 11, 500, 501} {
+		p, err := consensus.NewUptime(nodes[0].key, nil, slot)
+		require.NoError(t, err)
+		raw, err := p.Encode()
+		require.NoError(t, err)
+		require.NoError(t, s.store(ctx, p, raw))
+	}
+	n, err := s.deleteBefore(ctx, 500)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	n, err = s.deleteBefore(ctx, 500)
+	require.NoError(t, err)
+	require.Zero(t, n)
+}

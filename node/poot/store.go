@@ -28,6 +28,33 @@ func (s *Service) store(ctx context.Context, p *consensus.Proof, raw []byte) err
 	return nil
 }
 
+// deleteBefore removes stored proofs of slots before keep: keys sort by
+// slot, so the scan stops at the first one to keep.
+func (s *Service) deleteBefore(ctx context.Context, keep consensus.Slot) (int, error) {
+	res, err := s.cfg.Store.Query(ctx, query.Query{Prefix: proofPrefix, KeysOnly: true, Orders: []query.Order{query.OrderByKey{}}})
+	if err != nil {
+		return 0, err
+	}
+	defer res.Close()
+	limit := fmt.Sprintf("%s/%016x", proofPrefix, uint64(keep))
+	var stale []datastore.Key
+	for e := range res.Next() {
+		if e.Error != nil {
+			return 0, e.Error
+		}
+		if e.Key >= limit {
+			break
+		}
+		stale = append(stale, datastore.NewKey(e.Key))
+	}
+	for _, k := range stale {
+		if err := s.cfg.Store.Delete(ctx, k); err != nil {
+			return 0, err
+		}
+	}
+	return len(stale), nil
+}
+
 // load tallies the stored proofs of the current window (each is decoded
 // again; a damaged one is skipped) and deletes older ones.
 func (s *Service) load(ctx context.Context, now consensus.Slot) error {
