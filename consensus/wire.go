@@ -3,12 +3,12 @@ package consensus
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"lukechampine.com/blake3"
 
+	"github.com/lucidnet/lucid/internal/canon"
 	"github.com/lucidnet/lucid/sessions"
 )
 
@@ -20,8 +20,8 @@ import (
 // keys; the comparison catches everything else (non-shortest integers,
 // key order, explicit zero values).
 var (
-	encMode = mustEncMode(cbor.CoreDetEncOptions())
-	decMode = mustDecMode(cbor.DecOptions{
+	encMode = canon.EncMode(cbor.CoreDetEncOptions())
+	decMode = canon.DecMode(cbor.DecOptions{
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 		IndefLength:       cbor.IndefLengthForbidden,
 		TagsMd:            cbor.TagsForbidden,
@@ -32,32 +32,10 @@ var (
 	})
 )
 
-func mustEncMode(o cbor.EncOptions) cbor.EncMode {
-	m, err := o.EncMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
-func mustDecMode(o cbor.DecOptions) cbor.DecMode {
-	m, err := o.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
 // mustMarshal encodes one of this package's wire structs. They hold only
 // unsigned integers, byte strings, raw messages already validated and
 // nested wire structs, which the encoder cannot fail on.
-func mustMarshal(v any) []byte {
-	b, err := encMode.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("consensus: encoding %T: %v", v, err))
-	}
-	return b
-}
+func mustMarshal(v any) []byte { return canon.MustMarshal(encMode, v) }
 
 // decodeStrict decodes b into v (a pointer to a wire struct) after checking
 // the version key, and verifies that re-encoding reproduces b.

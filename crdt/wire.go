@@ -7,6 +7,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/lucidnet/lucid/internal/canon"
 	"github.com/lucidnet/lucid/sessions"
 )
 
@@ -29,12 +30,12 @@ const (
 )
 
 var (
-	encMode = mustEncMode(func() cbor.EncOptions {
+	encMode = canon.EncMode(func() cbor.EncOptions {
 		o := cbor.CoreDetEncOptions()
 		o.NilContainers = cbor.NilContainerAsEmpty
 		return o
 	}())
-	decMode = mustDecMode(cbor.DecOptions{
+	decMode = canon.DecMode(cbor.DecOptions{
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 		IndefLength:       cbor.IndefLengthForbidden,
 		TagsMd:            cbor.TagsForbidden,
@@ -43,32 +44,10 @@ var (
 	})
 )
 
-func mustEncMode(o cbor.EncOptions) cbor.EncMode {
-	m, err := o.EncMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
-func mustDecMode(o cbor.DecOptions) cbor.DecMode {
-	m, err := o.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
 // mustMarshal encodes one of this package's wire structs, which hold only
 // unsigned integers, strings, byte slices, booleans and nested wire
 // structs: the encoder cannot fail on them.
-func mustMarshal(v any) []byte {
-	b, err := encMode.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("crdt: encoding %T: %v", v, err))
-	}
-	return b
-}
+func mustMarshal(v any) []byte { return canon.MustMarshal(encMode, v) }
 
 // checkVersion reads map key 1 before anything else is interpreted, so a
 // newer layout reports ErrUnsupportedVersion rather than whatever the

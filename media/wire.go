@@ -11,6 +11,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/lucidnet/lucid/internal/canon"
 	"github.com/lucidnet/lucid/sessions"
 )
 
@@ -48,11 +49,11 @@ var (
 )
 
 var (
-	encMode = mustEncMode(cbor.CoreDetEncOptions())
+	encMode = canon.EncMode(cbor.CoreDetEncOptions())
 	// decMode is strict; whatever it lets through, the canonical re-encoding
 	// comparison every decoder performs catches (non-shortest integers, key
 	// order, explicit zero values).
-	decMode = mustDecMode(cbor.DecOptions{
+	decMode = canon.DecMode(cbor.DecOptions{
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 		IndefLength:       cbor.IndefLengthForbidden,
 		TagsMd:            cbor.TagsForbidden,
@@ -63,32 +64,10 @@ var (
 	})
 )
 
-func mustEncMode(o cbor.EncOptions) cbor.EncMode {
-	m, err := o.EncMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
-func mustDecMode(o cbor.DecOptions) cbor.DecMode {
-	m, err := o.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
 // mustMarshal encodes one of this package's wire structs. They hold only
 // unsigned integers, strings, byte slices and nested wire structs, which
 // the encoder cannot fail on, so an error here is a programming error.
-func mustMarshal(v any) []byte {
-	b, err := encMode.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("media: encoding %T: %v", v, err))
-	}
-	return b
-}
+func mustMarshal(v any) []byte { return canon.MustMarshal(encMode, v) }
 
 func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))

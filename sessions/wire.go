@@ -14,6 +14,8 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
+
+	"github.com/lucidnet/lucid/internal/canon"
 )
 
 // Protocol IDs. Minor protocol changes get a new ID, negotiated by
@@ -81,11 +83,11 @@ var (
 )
 
 var (
-	encMode = mustEncMode(cbor.CoreDetEncOptions())
+	encMode = canon.EncMode(cbor.CoreDetEncOptions())
 	// decMode is strict; whatever it lets through, the canonical re-encoding
 	// comparison every decoder performs catches (non-shortest integers, key
 	// order, explicit zero values).
-	decMode = mustDecMode(cbor.DecOptions{
+	decMode = canon.DecMode(cbor.DecOptions{
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 		IndefLength:       cbor.IndefLengthForbidden,
 		TagsMd:            cbor.TagsForbidden,
@@ -93,32 +95,10 @@ var (
 	})
 )
 
-func mustEncMode(o cbor.EncOptions) cbor.EncMode {
-	m, err := o.EncMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
-func mustDecMode(o cbor.DecOptions) cbor.DecMode {
-	m, err := o.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
 // mustMarshal encodes one of this package's wire structs. They hold only
 // bools, unsigned integers, strings, byte slices and nested wire structs,
 // which the encoder cannot fail on, so an error here is a programming error.
-func mustMarshal(v any) []byte {
-	b, err := encMode.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("sessions: encoding %T: %v", v, err))
-	}
-	return b
-}
+func mustMarshal(v any) []byte { return canon.MustMarshal(encMode, v) }
 
 func unmarshal(b []byte, v any) error {
 	if err := decMode.Unmarshal(b, v); err != nil {

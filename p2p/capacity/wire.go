@@ -11,6 +11,8 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
+
+	"github.com/lucidnet/lucid/internal/canon"
 )
 
 // wireVersion is the only major payload version this package understands.
@@ -47,28 +49,12 @@ type wirePayload struct {
 }
 
 var (
-	encMode = mustEncMode(cbor.CoreDetEncOptions())
-	decMode = mustDecMode(cbor.DecOptions{
+	encMode = canon.EncMode(cbor.CoreDetEncOptions())
+	decMode = canon.DecMode(cbor.DecOptions{
 		DupMapKey:   cbor.DupMapKeyEnforcedAPF,
 		IndefLength: cbor.IndefLengthForbidden,
 	})
 )
-
-func mustEncMode(o cbor.EncOptions) cbor.EncMode {
-	m, err := o.EncMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
-func mustDecMode(o cbor.DecOptions) cbor.DecMode {
-	m, err := o.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
 
 // envelopePayload adapts the CBOR payload to libp2p's record.Record so it
 // can travel in a signed envelope.

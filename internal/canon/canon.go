@@ -1,0 +1,41 @@
+// Package canon holds what Lucid's canonical CBOR formats share: building
+// the encoder and decoder modes from their options, and encoding values
+// the caller knows are encodable. Each format keeps its own options
+// (limits differ) and its own strict decoding rules.
+package canon
+
+import (
+	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// EncMode builds an encoding mode from options fixed in code; invalid
+// options are a programming error.
+func EncMode(o cbor.EncOptions) cbor.EncMode {
+	m, err := o.EncMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// DecMode builds a decoding mode from options fixed in code.
+func DecMode(o cbor.DecOptions) cbor.DecMode {
+	m, err := o.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// MustMarshal encodes a wire struct made only of values the encoder
+// cannot fail on (integers, strings, byte strings, booleans, nested wire
+// structs); a failure is a programming error, reported with the type.
+func MustMarshal(m cbor.EncMode, v any) []byte {
+	b, err := m.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("canonical encoding of %T: %v", v, err))
+	}
+	return b
+}
