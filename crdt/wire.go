@@ -53,21 +53,9 @@ func mustMarshal(v any) []byte { return canon.MustMarshal(encMode, v) }
 // newer layout reports ErrUnsupportedVersion rather than whatever the
 // strict typed decode would trip over first.
 func checkVersion(b []byte, want uint64, what string) error {
-	const cborMajorMap = 5
-	if len(b) == 0 || b[0]>>5 != cborMajorMap {
-		return malformed("%s is not a CBOR map", what)
-	}
-	var fields map[uint64]cbor.RawMessage
-	if err := decMode.Unmarshal(b, &fields); err != nil {
+	v, err := canon.Version(decMode, b)
+	if err != nil {
 		return malformed("%s: %v", what, err)
-	}
-	raw, ok := fields[1]
-	if !ok {
-		return malformed("%s has no version", what)
-	}
-	var v uint64
-	if err := decMode.Unmarshal(raw, &v); err != nil {
-		return malformed("%s version: %v", what, err)
 	}
 	if v != want {
 		return errf(ErrUnsupportedVersion, "%s version %d, want %d", what, v, want)

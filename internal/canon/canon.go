@@ -5,6 +5,7 @@
 package canon
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/fxamacker/cbor/v2"
@@ -38,4 +39,28 @@ func MustMarshal(m cbor.EncMode, v any) []byte {
 		panic(fmt.Sprintf("canonical encoding of %T: %v", v, err))
 	}
 	return b
+}
+
+// Version reads key 1 of a CBOR map, where every Lucid format keeps its
+// version, before anything else is decoded: a newer layout is then
+// reported as a version the reader does not know, not as whatever the
+// strict typed decode would trip over first.
+func Version(m cbor.DecMode, b []byte) (uint64, error) {
+	const cborMajorMap = 5
+	if len(b) == 0 || b[0]>>5 != cborMajorMap {
+		return 0, errors.New("not a CBOR map")
+	}
+	var fields map[uint64]cbor.RawMessage
+	if err := m.Unmarshal(b, &fields); err != nil {
+		return 0, err
+	}
+	raw, ok := fields[1]
+	if !ok {
+		return 0, errors.New("no version")
+	}
+	var v uint64
+	if err := m.Unmarshal(raw, &v); err != nil {
+		return 0, fmt.Errorf("version: %w", err)
+	}
+	return v, nil
 }
