@@ -162,9 +162,31 @@ func (r *Replica) Self() crdt.ReplicaID { return r.self }
 // envelope durably (so an acknowledged update survives kill -9) and
 // gossips it.
 func (r *Replica) Update(ctx context.Context, id sessions.ID, changes ...crdt.Change) error {
+	return r.publishOwn(ctx, func() (crdt.Delta, bool, error) {
+		d, err := r.m.Update(r.self, r.clock, r.now(), id, changes...)
+		return d, err == nil, err
+	}, true)
+}
+
+// Checkpoint signs this node's whole contribution to a session as one
+// envelope, which covers and replaces its earlier ones everywhere it is
+// gossiped: done when a session ends, so state transfer sends one
+// envelope per author.
+func (r *Replica) Checkpoint(ctx context.Context, id sessions.ID) error {
+	return r.publishOwn(ctx, func() (crdt.Delta, bool, error) {
+		d, ok := r.m.AuthorDelta(id, r.self)
+		return d, ok, nil
+	}, false)
+}
+
+// publishOwn signs the delta that delta returns (called with the lock held; ok
+// false: nothing to do), keeps it, writes it durably outside the lock
+// (gossip validation and merges do not wait behind the fsync), saves the
+// clock after an update, and gossips it.
+func (r *Replica) publishOwn(ctx context.Context, delta func() (crdt.Delta, bool, error), update bool) error {
 	r.mu.Lock()
-	d, err := r.m.Update(r.self, r.clock, r.now(), id, changes...)
-	if err != nil {
+	d, ok, err := delta()
+	if err != nil || !ok {
 		r.mu.Unlock()
 		return err
 	}
@@ -174,12 +196,10 @@ func (r *Replica) Update(ctx context.Context, id sessions.ID, changes ...crdt.Ch
 		ops = r.keep(env)
 	}
 	r.mu.Unlock()
-	// The disk write happens outside the lock: gossip validation and
-	// merges do not wait behind this fsync.
 	if err == nil {
 		err = r.apply(ctx, ops, true)
 	}
-	if err == nil {
+	if err == nil && update {
 		r.mu.Lock()
 		err = r.saveClock(ctx)
 		r.mu.Unlock()
@@ -187,35 +207,9 @@ func (r *Replica) Update(ctx context.Context, id sessions.ID, changes ...crdt.Ch
 	if err != nil {
 		return err
 	}
-	r.met.updates.Inc()
-	r.gossip.publish(ctx, env)
-	return nil
-}
-
-// Checkpoint signs this node's whole contribution to a session as one
-// envelope, which covers and replaces its earlier ones: done when a
-// session ends, so state transfer sends one envelope per author.
-func (r *Replica) Checkpoint(ctx context.Context, id sessions.ID) error {
-	r.mu.Lock()
-	d, ok := r.m.AuthorDelta(id, r.self)
-	if !ok {
-		r.mu.Unlock()
-		return nil
+	if update {
+		r.met.updates.Inc()
 	}
-	env, err := Seal(r.cfg.Key, d)
-	var ops diskOps
-	if err == nil {
-		ops = r.keep(env)
-	}
-	r.mu.Unlock()
-	if err == nil {
-		err = r.apply(ctx, ops, true)
-	}
-	if err != nil {
-		return err
-	}
-	// Gossiped too, so every node can drop this author's earlier
-	// envelopes for the session.
 	r.gossip.publish(ctx, env)
 	return nil
 }
