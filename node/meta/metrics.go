@@ -71,6 +71,11 @@ func Reason(err error) string {
 // deferrable rejections may become acceptable once a prerequisite (the
 // host's Create, its AddRelay) arrives: gossip ignores them rather than
 // penalizing the sender, and anti-entropy brings them in order.
+//
+// Time-bound refusals (a timestamp ahead of this node's clock, a session
+// past the horizon) are ignored too: an honest forwarder whose clock
+// differs a little from ours causes them.
 func deferrable(err error) bool {
-	return errors.Is(err, crdt.ErrUnknownSession) || errors.Is(err, crdt.ErrNotRelay)
+	return errors.Is(err, crdt.ErrUnknownSession) || errors.Is(err, crdt.ErrNotRelay) ||
+		errors.Is(err, crdt.ErrFromFuture) || errors.Is(err, crdt.ErrExpired)
 }

@@ -258,7 +258,7 @@ func (s *Service) validate(ctx context.Context, from peer.ID, msg *pubsub.Messag
 	}
 	if err != nil {
 		s.met.rejected.WithLabelValues(Reason(err)).Inc()
-		if errors.Is(err, consensus.ErrDuplicate) {
+		if timing(err) {
 			return pubsub.ValidationIgnore
 		}
 		s.log.Debug("rejected a proof", "from", from, "err", err)
@@ -269,6 +269,13 @@ func (s *Service) validate(ctx context.Context, from peer.ID, msg *pubsub.Messag
 		s.cfg.Accepted(p)
 	}
 	return pubsub.ValidationAccept
+}
+
+// timing reports refusals an honest peer can cause by forwarding a proof
+// a moment too late, or twice: they are ignored, not held against it.
+func timing(err error) bool {
+	return errors.Is(err, consensus.ErrDuplicate) || errors.Is(err, consensus.ErrSlotOutOfWindow) ||
+		errors.Is(err, consensus.ErrReplay) || errors.Is(err, consensus.ErrDedupFull) || errors.Is(err, consensus.ErrUnknownSeed)
 }
 
 // drain keeps the subscription read; the validator did the work.
