@@ -159,7 +159,10 @@ func (s *FileStore) Clean(id sessions.ID) error {
 	var errs []error
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), tempPrefix) {
-			errs = append(errs, os.Remove(filepath.Join(s.sessionDir(id), e.Name())))
+			// Gone already (renamed or removed by its writer): nothing to clean.
+			if err := os.Remove(filepath.Join(s.sessionDir(id), e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
