@@ -1,6 +1,8 @@
 package vm
 
 import (
+	"github.com/lucidnet/lucid/consensus"
+
 	"bytes"
 	"testing"
 
@@ -32,8 +34,8 @@ func TestCommitTally(t *testing.T) {
 
 // equivocate returns evidence that a signed two headers for slot.
 func equivocate(t *testing.T, a actor, slot uint64) *Equivocation {
-	h1 := Header{Slot: slot, Height: 9, TxRoot: h32("one"), Proposer: a.id}
-	h2 := Header{Slot: slot, Height: 9, TxRoot: h32("two"), Proposer: a.id}
+	h1 := Header{Slot: consensus.Slot(slot), Height: 9, TxRoot: h32("one"), Proposer: a.id}
+	h2 := Header{Slot: consensus.Slot(slot), Height: 9, TxRoot: h32("two"), Proposer: a.id}
 	require.NoError(t, h1.Sign(a.priv))
 	require.NoError(t, h2.Sign(a.priv))
 	if bytes.Compare(h1.Encode(), h2.Encode()) > 0 {

@@ -2,6 +2,7 @@ package vm
 
 import (
 	"bytes"
+	"github.com/lucidnet/lucid/consensus"
 	"maps"
 	"strconv"
 
@@ -427,7 +428,10 @@ func (c *execCtx) equivocation(o *overlay, b *Equivocation) error {
 	if err := b.B.VerifySignature(); err != nil {
 		return errf(ErrBadEvidence, "header B: %v", err)
 	}
-	epoch := b.A.Slot / o.param(ParamEpochSlots)
+	if !consensus.DetectEquivocation(&b.A, &b.B) {
+		return errf(ErrBadEvidence, "the headers are one block")
+	}
+	epoch := uint64(b.A.Slot) / o.param(ParamEpochSlots)
 	entity := nodeEntity(b.A.Proposer)
 	sk := slashKey(epoch, entity)
 	if o.has(sk) {

@@ -47,8 +47,8 @@
 //	                                                                        height ≤ deadline (ErrVotingClosed), voter
 //	                                                                        eligible (ErrNotEligible), once per voter
 //	                                                                        (ErrDoubleVote)
-//	6 Equivocation       1 header A, 2 header B (encoded Headers, A's       same slot and proposer, both signatures
-//	                     encoding sorts strictly before B's)                valid (ErrBadEvidence); once per proposer
+//	6 Equivocation       1 header A, 2 header B (consensus block headers,   same slot and proposer, different hashes,
+//	                     A's encoding sorts strictly before B's)            both signatures valid (ErrBadEvidence); once per proposer
 //	                                                                        and epoch (ErrAlreadySlashed)
 //
 // CommitTally records each entity's micro-credits for the epoch under
@@ -61,13 +61,12 @@
 //
 // # Headers
 //
-// Header is the minimal signed header equivocation is judged on: {slot,
-// height, prev hash, tx root, state root, proposer, sig}, encoded like
-// transactions (keys 1 = version … 8 = signature), signed over
-// HeaderDomain ("lucid/vm/header/1\n") ‖ encoding without the signature.
-// Hash is BLAKE3("lucid/vm/header-id/1\n" ‖ encoding). TxRoot(txs) and
-// ReceiptsRoot(receipts) are Merkle roots with the state tree's hashing,
-// leaf key = be32 index.
+// Header is the chain's block header, consensus.BlockHeader: equivocation
+// is judged on exactly what proposers sign (its encoding, signature domain
+// and hash are package consensus's); evidence is two headers for one slot
+// by one proposer with different hashes (consensus.DetectEquivocation).
+// TxRoot(txs) and ReceiptsRoot(receipts) are Merkle roots with the state
+// tree's hashing, leaf key = be32 index.
 //
 // # Blocks
 //

@@ -1,6 +1,8 @@
 package vm
 
 import (
+	"github.com/lucidnet/lucid/consensus"
+
 	"encoding/hex"
 	"testing"
 
@@ -161,7 +163,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 	require.Equal(t, h.Encode(), got.Encode())
 	require.NoError(t, got.VerifySignature())
 	got.Height = 2
-	require.ErrorIs(t, got.VerifySignature(), ErrBadSignature)
+	require.ErrorIs(t, got.VerifySignature(), consensus.ErrBlockSignature)
 	_, err = DecodeHeader([]byte{0xa0})
 	require.Error(t, err)
 	t.Log(hex.EncodeToString(h.Encode()))
