@@ -1,7 +1,6 @@
 package consensus
 
 import (
-	"bytes"
 	"encoding/binary"
 
 	"github.com/fxamacker/cbor/v2"
@@ -21,14 +20,10 @@ import (
 // key order, explicit zero values).
 var (
 	encMode = canon.EncMode(cbor.CoreDetEncOptions())
-	decMode = canon.DecMode(cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		MaxNestedLevels:   16,
-		MaxArrayElements:  1 << 20,
-		MaxMapPairs:       64,
+	decMode = canon.StrictDecMode(cbor.DecOptions{
+		MaxNestedLevels:  16,
+		MaxArrayElements: 1 << 20,
+		MaxMapPairs:      64,
 	})
 )
 
@@ -43,11 +38,8 @@ func decodeStrict(b []byte, v any, version uint64, what string) error {
 	if err := checkVersionKey(b, version, what); err != nil {
 		return err
 	}
-	if err := decMode.Unmarshal(b, v); err != nil {
+	if err := canon.Decode(encMode, decMode, b, v); err != nil {
 		return malformed("%s: %v", what, err)
-	}
-	if !bytes.Equal(mustMarshal(v), b) {
-		return malformed("%s is not in canonical encoding", what)
 	}
 	return nil
 }

@@ -35,12 +35,8 @@ var (
 		o.NilContainers = cbor.NilContainerAsEmpty
 		return o
 	}())
-	decMode = canon.DecMode(cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		MaxNestedLevels:   16,
+	decMode = canon.StrictDecMode(cbor.DecOptions{
+		MaxNestedLevels: 16,
 	})
 )
 

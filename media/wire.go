@@ -53,11 +53,7 @@ var (
 	// decMode is strict; whatever it lets through, the canonical re-encoding
 	// comparison every decoder performs catches (non-shortest integers, key
 	// order, explicit zero values).
-	decMode = canon.DecMode(cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+	decMode = canon.StrictDecMode(cbor.DecOptions{
 		// A manifest lists up to MaxChunks chunks; the library default
 		// (131072) would cap recordings at about 12 days of 8 MiB chunks.
 		MaxArrayElements: MaxChunks,

@@ -87,12 +87,7 @@ var (
 	// decMode is strict; whatever it lets through, the canonical re-encoding
 	// comparison every decoder performs catches (non-shortest integers, key
 	// order, explicit zero values).
-	decMode = canon.DecMode(cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-	})
+	decMode = canon.StrictDecMode(cbor.DecOptions{})
 )
 
 // mustMarshal encodes one of this package's wire structs. They hold only

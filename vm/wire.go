@@ -1,7 +1,6 @@
 package vm
 
 import (
-	"bytes"
 	"encoding/binary"
 
 	"github.com/fxamacker/cbor/v2"
@@ -18,14 +17,10 @@ import (
 // lengths, tags and unknown keys.
 var (
 	encMode = canon.EncMode(cbor.CoreDetEncOptions())
-	decMode = canon.DecMode(cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		MaxNestedLevels:   8,
-		MaxArrayElements:  1 << 16,
-		MaxMapPairs:       32,
+	decMode = canon.StrictDecMode(cbor.DecOptions{
+		MaxNestedLevels:  8,
+		MaxArrayElements: 1 << 16,
+		MaxMapPairs:      32,
 	})
 )
 
@@ -43,11 +38,8 @@ func decodeStrict(b []byte, v any, version uint64, what string) error {
 			return errf(ErrUnsupportedVersion, "%s version %d, want %d", what, got, version)
 		}
 	}
-	if err := decMode.Unmarshal(b, v); err != nil {
+	if err := canon.Decode(encMode, decMode, b, v); err != nil {
 		return malformed("%s: %v", what, err)
-	}
-	if !bytes.Equal(mustMarshal(v), b) {
-		return malformed("%s is not in canonical encoding", what)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@
 package canon
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -28,6 +29,34 @@ func DecMode(o cbor.DecOptions) cbor.DecMode {
 		panic(err)
 	}
 	return m
+}
+
+// StrictDecMode builds the decoding mode Lucid's closed formats share:
+// duplicate map keys, indefinite lengths, tags and unknown fields are
+// errors. limits carries only the format's size limits (zero: the
+// library's defaults); the strict fields in it are overridden.
+func StrictDecMode(limits cbor.DecOptions) cbor.DecMode {
+	limits.DupMapKey = cbor.DupMapKeyEnforcedAPF
+	limits.IndefLength = cbor.IndefLengthForbidden
+	limits.TagsMd = cbor.TagsForbidden
+	limits.ExtraReturnErrors = cbor.ExtraDecErrorUnknownField
+	return DecMode(limits)
+}
+
+// ErrNotCanonical: the bytes decode, but re-encoding the value does not
+// give them back (non-shortest integers, key order, explicit zeros).
+var ErrNotCanonical = errors.New("not in canonical encoding")
+
+// Decode decodes b into v and insists that re-encoding v gives b back, so
+// one value has exactly one accepted encoding.
+func Decode(em cbor.EncMode, dm cbor.DecMode, b []byte, v any) error {
+	if err := dm.Unmarshal(b, v); err != nil {
+		return err
+	}
+	if !bytes.Equal(MustMarshal(em, v), b) {
+		return ErrNotCanonical
+	}
+	return nil
 }
 
 // MustMarshal encodes a wire struct made only of values the encoder
