@@ -3,7 +3,6 @@ package consensus
 import (
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,20 +21,7 @@ var blockSentinels = append(slices.Clone(allSentinels), ErrBlockTooLarge, ErrBlo
 // requireBlockSentinel checks that err wraps want and no other sentinel.
 func requireBlockSentinel(tb tbLike, err error, want ...error) {
 	tb.Helper()
-	require.Error(tb, err)
-	n := 0
-	for _, s := range blockSentinels {
-		if errors.Is(err, s) {
-			n++
-		}
-	}
-	require.Equal(tb, 1, n, "error %q wraps %d sentinels", err, n)
-	for _, w := range want {
-		if errors.Is(err, w) {
-			return
-		}
-	}
-	tb.Fatalf("error %q wraps none of %v", err, want)
+	requireOneOf(tb, blockSentinels, err, want...)
 }
 
 // blockNet is four nodes; slot s has primary node s mod 4 and the other

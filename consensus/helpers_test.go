@@ -38,9 +38,16 @@ type tbLike interface {
 // requireSentinel checks that err wraps want and no other sentinel.
 func requireSentinel(tb tbLike, err error, want ...error) {
 	tb.Helper()
+	requireOneOf(tb, allSentinels, err, want...)
+}
+
+// requireOneOf checks that err wraps exactly one of sentinels, and that
+// it is one of want.
+func requireOneOf(tb tbLike, sentinels []error, err error, want ...error) {
+	tb.Helper()
 	require.Error(tb, err)
 	n := 0
-	for _, s := range allSentinels {
+	for _, s := range sentinels {
 		if errors.Is(err, s) {
 			n++
 		}
