@@ -32,6 +32,9 @@ var (
 	// ErrInvalidBlock: a block input that does not follow its parent state
 	// (height not parent+1, slot not increasing, no proposer).
 	ErrInvalidBlock = errors.New("vm: invalid block")
+	// ErrStateRoot: a state snapshot whose entries do not hash to the
+	// trusted root.
+	ErrStateRoot = errors.New("vm: state root mismatch")
 	// ErrInvalidArgument: a caller passed a value outside the documented
 	// range (genesis overrides, nil key).
 	ErrInvalidArgument = errors.New("vm: invalid argument")
