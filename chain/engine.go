@@ -209,9 +209,12 @@ func (e *Engine) Leaders(parent [32]byte, slot consensus.Slot) (consensus.SlotLe
 //   - the tally at t − L − AcceptWindow, over the proofs and misses the
 //     branch's blocks up to that seed block include;
 //   - the cooldown history: the proposers of the branch's blocks in the
-//     CooldownSlots slots before t.
+//     CooldownSlots slots ending at t − L.
 //
-// The parameters are those in effect after parent.
+// So the schedule of slot t is fixed once slot t − L has ended, like the
+// seed: a leader knows its turn L slots ahead, and a block arriving late
+// for slot t − 1 does not change who leads slot t. The parameters are
+// those in effect after parent.
 func (e *Engine) schedule(parent *entry, t consensus.Slot) (*scheduled, error) {
 	key := schedKey{parent.hash, t}
 	if s, ok := e.sched[key]; ok {
@@ -237,11 +240,16 @@ func (e *Engine) schedule(parent *entry, t consensus.Slot) (*scheduled, error) {
 			return nil, err
 		}
 	}
+	// Cooldown: the proposers of the seed block and of the branch's
+	// blocks in the CooldownSlots−1 slots before it, oldest first.
 	n := min(uint64(t), p.CooldownSlots)
 	recent := make([]consensus.EntityID, n)
-	from := t - consensus.Slot(n)
-	for x := parent; x != nil && x.header.Height > 0 && x.header.Slot >= from; x = x.parent {
-		recent[x.header.Slot-from] = consensus.NodeEntity(x.header.Proposer)
+	if seedEntry != nil {
+		last := int64(t) - int64(p.Lookahead) // the cooldown window ends here
+		first := last - int64(n) + 1
+		for x := seedEntry; x != nil && x.header.Height > 0 && int64(x.header.Slot) >= first; x = x.parent {
+			recent[int64(x.header.Slot)-first] = consensus.NodeEntity(x.header.Proposer)
+		}
 	}
 	leaders, err := consensus.Leaders(p, tally, seed, t, recent)
 	if err != nil {

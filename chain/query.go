@@ -97,3 +97,12 @@ func (e *Engine) Rank(parent [32]byte, slot consensus.Slot, proposer consensus.E
 	r, ok := l.Rank(proposer)
 	return r, ok, nil
 }
+
+// Misses returns the misses a held block recorded.
+func (e *Engine) Misses(hash [32]byte) ([]consensus.Miss, bool) {
+	x, ok := e.entries[hash]
+	if !ok {
+		return nil, false
+	}
+	return append([]consensus.Miss(nil), x.misses...), true
+}

@@ -159,5 +159,12 @@ func gossipOptions(sc *scores) []pubsub.Option {
 		// messages are small and validation is a signature check, so one
 		// worker keeps up.
 		pubsub.WithValidateWorkers(1),
+		// Blocks are the largest messages: max_block_bytes (at most 8 MiB
+		// by governance) plus their proofs. Every topic's validator bounds
+		// its own messages far below this.
+		pubsub.WithMaxMessageSize(MaxGossipMessage),
 	}
 }
+
+// MaxGossipMessage bounds any GossipSub message.
+const MaxGossipMessage = 10 << 20

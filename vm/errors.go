@@ -122,3 +122,12 @@ func errf(sentinel error, format string, args ...any) error {
 }
 
 func malformed(format string, args ...any) error { return errf(ErrMalformed, format, args...) }
+
+// ReceiptError returns the sentinel a receipt code stands for (nil for 0;
+// an error naming the code when it is unknown to this version).
+func ReceiptError(code uint64) error {
+	if code < uint64(len(receiptCodes)) {
+		return receiptCodes[code]
+	}
+	return fmt.Errorf("vm: unknown receipt code %d", code)
+}

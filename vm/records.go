@@ -95,6 +95,15 @@ const (
 	StatusFailedApp ProposalStatus = 6 // passed, but at ApplyAt the value broke a cross-parameter constraint
 )
 
+var statusNames = [...]string{"", "open", "passed", "applied", "no_quorum", "rejected", "failed_apply"}
+
+func (s ProposalStatus) String() string {
+	if s > 0 && int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return "unknown"
+}
+
 // Proposal is a governance proposal to set one parameter.
 type Proposal struct {
 	ID         uint64

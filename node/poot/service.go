@@ -49,6 +49,10 @@ type Config struct {
 	// Accepted, if set, is called with every proof from the network the
 	// validator accepted (measurements, tests). It must not block.
 	Accepted func(p *consensus.Proof)
+	// Proofs, if set, receives every proof admitted (this node's own and
+	// the network's) with its encoding: the chain includes them in
+	// blocks. It must not block.
+	Proofs func(p *consensus.Proof, raw []byte)
 }
 
 // Service runs proof gossip, the tally and the schedule of one node.
@@ -217,6 +221,9 @@ func (s *Service) admit(ctx context.Context, p *consensus.Proof, raw []byte) err
 	}
 	if s.cfg.DB != nil {
 		s.cfg.DB.add(p, raw, s.cfg.Now())
+	}
+	if s.cfg.Proofs != nil {
+		s.cfg.Proofs(p, raw)
 	}
 	return s.store(ctx, p, raw)
 }
