@@ -44,7 +44,20 @@ func (e *Engine) Build(parent [32]byte, slot consensus.Slot, key crypto.PrivKey,
 		return nil, err
 	}
 	proofs := pickProofs(pe, slot, c.Proofs)
-	txs := pickTxs(pe.state, c.Txs)
+	txs, next := pickTxs(pe.state, c.Txs)
+	if commit, ok := e.dueCommit(pe, slot); ok {
+		n, ok := next[self]
+		if !ok {
+			n = pe.state.Nonce(self)
+		}
+		tx := &vm.Tx{Sender: self, Nonce: n, Body: commit}
+		if err := tx.Sign(key); err != nil {
+			return nil, err
+		}
+		// Last, after this node's pooled transactions, so that their
+		// nonces stay in order.
+		txs = append(txs, tx.Encode())
+	}
 	in := vm.BlockInput{Height: pe.header.Height + 1, Slot: uint64(slot), Proposer: self, Eligible: Electorate(sc.tally)}
 	var state *vm.State
 	for {
@@ -93,7 +106,7 @@ func pickProofs(parent *entry, slot consensus.Slot, cands [][]byte) [][]byte {
 
 // pickTxs takes candidates in order while they fit the block limits in
 // effect after s, skipping those the VM would refuse the whole block for.
-func pickTxs(s *vm.State, cands [][]byte) [][]byte {
+func pickTxs(s *vm.State, cands [][]byte) ([][]byte, map[peer.ID]uint64) {
 	maxTxs, _ := s.Param(vm.ParamMaxBlockTxs)
 	maxBytes, _ := s.Param(vm.ParamMaxBlockBytes)
 	maxGas, _ := s.Param(vm.ParamMaxBlockGas)
@@ -101,7 +114,7 @@ func pickTxs(s *vm.State, cands [][]byte) [][]byte {
 	var out [][]byte
 	var size, gas uint64
 	for _, raw := range cands {
-		if uint64(len(out)) == maxTxs {
+		if uint64(len(out)) == maxTxs-1 { // room for a commit-tally
 			break
 		}
 		tx, err := vm.DecodeTx(raw)
@@ -113,7 +126,7 @@ func pickTxs(s *vm.State, cands [][]byte) [][]byte {
 			n = s.Nonce(tx.Sender)
 		}
 		g := vm.TxGas(tx, len(raw))
-		if tx.Nonce != n || size+uint64(len(raw)) > maxBytes || gas+g > maxGas {
+		if tx.Nonce != n || size+uint64(len(raw)) > maxBytes-commitRoom || gas+g > maxGas-commitGasRoom {
 			continue
 		}
 		next[tx.Sender] = n + 1
@@ -121,5 +134,14 @@ func pickTxs(s *vm.State, cands [][]byte) [][]byte {
 		size += uint64(len(raw))
 		gas += g
 	}
-	return out
+	return out, next
 }
+
+// Room kept in every block for the proposer's commit-tally: the bytes and
+// gas of a commit with a few hundred entries (a larger one still fits
+// the absolute limits of most blocks; when it does not, the VM refuses
+// the block and the builder drops candidates until it fits).
+const (
+	commitRoom    = 32 << 10
+	commitGasRoom = 500_000
+)

@@ -31,6 +31,9 @@ var (
 	ErrBadProof = errors.New("chain: bad proof in block")
 	// ErrHistory: the block needs chain history this node no longer holds.
 	ErrHistory = errors.New("chain: history not held")
+	// ErrBadTally: a commit-tally transaction that is not the epoch's
+	// tally as the block's branch computes it, or that comes too early.
+	ErrBadTally = errors.New("chain: commit-tally does not match the branch's tally")
 	// ErrNotLeader: Build was asked for a slot the key does not lead.
 	ErrNotLeader = errors.New("chain: not a leader of the slot")
 )
@@ -66,8 +69,9 @@ type schedKey struct {
 }
 
 type tallyKey struct {
-	seed [32]byte
-	slot consensus.Slot
+	seed   [32]byte
+	slot   consensus.Slot
+	window uint64
 }
 
 type scheduled struct {
@@ -276,7 +280,7 @@ func atOrBefore(x *entry, t consensus.Slot) (*entry, error) {
 // slot ≤ u + AcceptWindow (checkProofs), so the walk stops once blocks are
 // older than the window's start minus that margin.
 func (e *Engine) tallyAt(seed *entry, ts consensus.Slot, p consensus.Params) (*consensus.TallyResult, error) {
-	key := tallyKey{seed.hash, ts}
+	key := tallyKey{seed.hash, ts, p.WindowSlots}
 	if r, ok := e.tallies[key]; ok {
 		return r, nil
 	}
@@ -474,6 +478,9 @@ func (e *Engine) verify(b *consensus.Block, parent *entry, arrival time.Duration
 	}
 	x, err := newEntry(StoredBlock{Block: b}, parent)
 	if err != nil {
+		return nil, err
+	}
+	if err := e.checkCommits(parent, h.Slot, b.Body.Txs); err != nil {
 		return nil, err
 	}
 	seen := make(map[[32]byte]struct{}, len(x.proofs))

@@ -162,3 +162,10 @@ func (g *Genesis) Header() (consensus.BlockHeader, error) {
 
 // ParamNames lists the overrides in order (for display).
 func (g *Genesis) ParamNames() []string { return slices.Sorted(maps.Keys(g.Params)) }
+
+// DevGenesis is a development network's genesis: DevParams, slot 0
+// starting at start (rounded down to the millisecond), bootstrap the
+// first node.
+func DevGenesis(chainID string, bootstrap peer.ID, start time.Time) *Genesis {
+	return &Genesis{ChainID: chainID, Time: time.UnixMilli(start.UnixMilli()).UTC(), Bootstrap: bootstrap, Dev: true, Params: DevParams()}
+}

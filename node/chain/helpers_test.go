@@ -81,7 +81,7 @@ func newKey(t testing.TB) (crypto.PrivKey, peer.ID) {
 
 // startNodes starts n connected nodes on loopback, each with a PoOT
 // service feeding its chain service; node 0 is the genesis bootstrap.
-func startNodes(t *testing.T, n int) ([]*testNode, *chain.Genesis) {
+func startNodes(t testing.TB, n int) ([]*testNode, *chain.Genesis) {
 	t.Helper()
 	nodes := make([]*testNode, n)
 	for i := range nodes {
@@ -113,7 +113,7 @@ func startNodes(t *testing.T, n int) ([]*testNode, *chain.Genesis) {
 }
 
 // joinNode starts one more node, connected to the given ones.
-func joinNode(t *testing.T, to []*testNode, g *chain.Genesis) *testNode {
+func joinNode(t testing.TB, to []*testNode, g *chain.Genesis) *testNode {
 	k, id := newKey(t)
 	h, err := p2p.NewHost(p2p.HostConfig{Identity: k, Listen: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
 		Transports: p2p.BuiltinTransports(), Profile: p2p.ProfileServer})
@@ -134,12 +134,12 @@ func joinNode(t *testing.T, to []*testNode, g *chain.Genesis) *testNode {
 
 // stopServices closes a node's chain and PoOT services (its host and
 // store stay), as a daemon restart would.
-func stopServices(t *testing.T, nd *testNode) {
+func stopServices(t testing.TB, nd *testNode) {
 	require.NoError(t, nd.poot.Close())
 	require.NoError(t, nd.chain.Close())
 }
 
-func startServices(t *testing.T, nd *testNode, g *chain.Genesis) {
+func startServices(t testing.TB, nd *testNode, g *chain.Genesis) {
 	st, err := g.State()
 	require.NoError(t, err)
 	params, err := chain.ConsensusParams(st, g.Time)
@@ -159,7 +159,7 @@ func startServices(t *testing.T, nd *testNode, g *chain.Genesis) {
 
 // relayWork makes every live node earn relay credits: each slot a client
 // of its own countersigns a metering receipt for 10 MB more.
-func relayWork(ctx context.Context, t *testing.T, nodes []*testNode, params consensus.Params, live func(i int) bool) {
+func relayWork(ctx context.Context, t testing.TB, nodes []*testNode, params consensus.Params, live func(i int) bool) {
 	type client struct {
 		key     crypto.PrivKey
 		id      peer.ID

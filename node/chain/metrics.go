@@ -56,7 +56,7 @@ var reasons = []struct {
 	err  error
 	name string
 }{
-	{chain.ErrStateRoot, "state_root"}, {chain.ErrBadProof, "bad_proof"}, {chain.ErrHistory, "history"},
+	{chain.ErrStateRoot, "state_root"}, {chain.ErrBadProof, "bad_proof"}, {chain.ErrHistory, "history"}, {chain.ErrBadTally, "bad_tally"},
 	{consensus.ErrMalformed, "malformed"}, {consensus.ErrUnsupportedVersion, "unsupported_version"},
 	{consensus.ErrBlockTooLarge, "oversize"}, {consensus.ErrBlockTooManyTxs, "too_many_txs"},
 	{consensus.ErrBlockHeight, "height"}, {consensus.ErrBlockSlot, "slot"}, {consensus.ErrBlockPrev, "prev"},

@@ -699,3 +699,14 @@ func (s *Service) stopProducing() {
 	defer s.mu.Unlock()
 	s.frozen = true
 }
+
+// Register submits a session's registration signed by this node, unless
+// the head state already holds one (vm.ErrSessionExists).
+func (s *Service) Register(ctx context.Context, body *vm.RegisterSession) ([32]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.eng.HeadState().Session(body.Session); ok {
+		return [32]byte{}, fmt.Errorf("%w: %x", vm.ErrSessionExists, body.Session[:])
+	}
+	return s.submitLocked(ctx, body)
+}

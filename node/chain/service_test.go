@@ -13,12 +13,12 @@ import (
 )
 
 // waitSlot sleeps until slot has begun.
-func waitSlot(t *testing.T, p consensus.Params, slot consensus.Slot) {
+func waitSlot(t testing.TB, p consensus.Params, slot consensus.Slot) {
 	t.Helper()
 	time.Sleep(time.Until(p.SlotStart(slot)))
 }
 
-func params(t *testing.T, g *chain.Genesis) consensus.Params {
+func params(t testing.TB, g *chain.Genesis) consensus.Params {
 	st, err := g.State()
 	require.NoError(t, err)
 	p, err := chain.ConsensusParams(st, g.Time)
