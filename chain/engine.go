@@ -176,7 +176,7 @@ func (e *Engine) GenesisHash() [32]byte { return e.genHash }
 // root the schedule reads under params p: the tally window and its
 // acceptance margin, the lookahead and the cooldown.
 func HistorySlots(p consensus.Params) uint64 {
-	return p.WindowSlots + 2*p.AcceptWindow + p.Lookahead + p.CooldownSlots + maxMissGap + 2
+	return p.WindowSlots + 2*p.AcceptWindow + p.Lookahead + p.CooldownSlots + 2
 }
 
 // leadersFunc adapts schedule to consensus.LeadersFunc.

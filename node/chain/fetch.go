@@ -63,7 +63,8 @@ func decodeFetchRequest(b []byte) (fetchRequest, error) {
 		if len(r.Hash) != 32 {
 			return r, errors.New("chain: fetch request: hash of wrong length")
 		}
-	case fetchRange:
+	case fetchSnapshot:
+	case fetchRange, fetchHistory:
 		if r.Count == 0 || r.Count > maxFetchBlocks {
 			return r, fmt.Errorf("chain: fetch request: count %d outside [1, %d]", r.Count, maxFetchBlocks)
 		}
@@ -128,6 +129,8 @@ func (s *Service) serveFetch(st network.Stream) {
 		if b, err := s.blockByHash(ctx, [32]byte(req.Hash)); err == nil {
 			frames = append(frames, b.Encode())
 		}
+	case fetchSnapshot, fetchHistory:
+		frames = s.snapshotFrames(ctx, req)
 	case fetchRange:
 		size := 0
 		for h := req.From; h < req.From+req.Count && size < maxFetchResponse; h++ {

@@ -113,7 +113,7 @@ func startNodes(t testing.TB, n int) ([]*testNode, *chain.Genesis) {
 }
 
 // joinNode starts one more node, connected to the given ones.
-func joinNode(t testing.TB, to []*testNode, g *chain.Genesis) *testNode {
+func joinNode(t testing.TB, to []*testNode, g *chain.Genesis, tune ...func(*Config)) *testNode {
 	k, id := newKey(t)
 	h, err := p2p.NewHost(p2p.HostConfig{Identity: k, Listen: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
 		Transports: p2p.BuiltinTransports(), Profile: p2p.ProfileServer})
@@ -128,7 +128,7 @@ func joinNode(t testing.TB, to []*testNode, g *chain.Genesis) *testNode {
 	for _, o := range to {
 		require.NoError(t, nw.Host.Connect(ctx, peer.AddrInfo{ID: o.id, Addrs: o.net.Host.Addrs()}))
 	}
-	startServices(t, nd, g)
+	startServices(t, nd, g, tune...)
 	return nd
 }
 
@@ -139,13 +139,17 @@ func stopServices(t testing.TB, nd *testNode) {
 	require.NoError(t, nd.chain.Close())
 }
 
-func startServices(t testing.TB, nd *testNode, g *chain.Genesis) {
+func startServices(t testing.TB, nd *testNode, g *chain.Genesis, tune ...func(*Config)) {
 	st, err := g.State()
 	require.NoError(t, err)
 	params, err := chain.ConsensusParams(st, g.Time)
 	require.NoError(t, err)
-	cs, err := New(Config{Network: nd.net, Key: nd.key, Store: nd.store, Genesis: g, Produce: true,
-		Registry: prometheus.NewRegistry(), Reachable: nd.reachable})
+	cfg := Config{Network: nd.net, Key: nd.key, Store: nd.store, Genesis: g, Produce: true,
+		Registry: prometheus.NewRegistry(), Reachable: nd.reachable, SnapshotEvery: 8}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	cs, err := New(cfg)
 	require.NoError(t, err)
 	ps, err := poot.New(poot.Config{Network: nd.net, Key: nd.key, Store: nd.store, Params: params, Beacons: true,
 		Registry: prometheus.NewRegistry(), Proofs: func(p *consensus.Proof, raw []byte) { cs.AddProof(raw, p) }})

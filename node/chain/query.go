@@ -78,6 +78,9 @@ type HeadInfo struct {
 	NextLeaders []string `json:"next_leaders,omitempty"`
 	Mempool     int      `json:"mempool"`
 	Proofs      int      `json:"proofs_pending"`
+	// SnapshotHeight is the final block this node started from by
+	// snapshot sync (0: it replayed the chain from genesis).
+	SnapshotHeight uint64 `json:"snapshot_height,omitempty"`
 }
 
 // Head describes the chain's head.
@@ -92,7 +95,7 @@ func (s *Service) Head() HeadInfo {
 	info := HeadInfo{ChainID: s.cfg.Genesis.ChainID, Genesis: hex.EncodeToString(gh[:]), Height: h.Height, Slot: uint64(h.Slot),
 		Hash: hex.EncodeToString(hh[:]), Proposer: h.Proposer.String(), StateRoot: hex.EncodeToString(h.StateRoot[:]),
 		Time: p.SlotStart(h.Slot), FinalHeight: f.Height, FinalHash: hex.EncodeToString(fh[:]), CurrentSlot: uint64(now),
-		Mempool: s.pool.len(), Proofs: len(s.proofs.byID)}
+		Mempool: s.pool.len(), Proofs: len(s.proofs.byID), SnapshotHeight: s.fromSnapshot}
 	if l, err := s.eng.Leaders(hh, max(now, h.Slot)+1); err == nil {
 		if l.Primary == "" {
 			info.NextLeaders = []string{s.cfg.Genesis.Bootstrap.String()}

@@ -55,6 +55,15 @@ type Config struct {
 	// Reachable, if set, tells whether blocks and fetches from a peer
 	// get through: tests partition real hosts with it.
 	Reachable func(peer.ID) bool
+	// SnapshotEvery: write a state snapshot every this many final blocks
+	// (0: DefaultSnapshotEvery).
+	SnapshotEvery int
+	// SnapshotSync lets a node with an empty store start from a peer's
+	// snapshot instead of replaying the chain from genesis, once
+	// SnapshotQuorum peers (0: 2) agree on the snapshot's block (see
+	// docs/chain.md).
+	SnapshotSync   bool
+	SnapshotQuorum int
 }
 
 // Service runs the chain of one node.
@@ -75,6 +84,9 @@ type Service struct {
 	fetching  map[[32]byte]bool
 	reported  int // evidence already turned into transactions
 	frozen    bool
+	// fromSnapshot is the height of the snapshot this node started from
+	// (0: it replayed from genesis).
+	fromSnapshot uint64
 
 	blockTopic, txTopic *pubsub.Topic
 	blockSub, txSub     *pubsub.Subscription
@@ -97,6 +109,12 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.SnapshotEvery <= 0 {
+		cfg.SnapshotEvery = DefaultSnapshotEvery
+	}
+	if cfg.SnapshotQuorum <= 0 {
+		cfg.SnapshotQuorum = 2
 	}
 	self, err := peer.IDFromPrivateKey(cfg.Key)
 	if err != nil {
@@ -225,8 +243,8 @@ func (s *Service) restore(ctx context.Context) error {
 		lo := int64(root.Header.Slot) - int64(chain.HistorySlots(params))
 		for h := root.Header.Height; h > 0; h-- {
 			sb, err := s.st.final(ctx, h-1)
-			if isNotFound(err) && h-1 == 0 {
-				break // genesis is not stored
+			if isNotFound(err) {
+				break // genesis is not stored, nor what a snapshot sync skipped
 			}
 			if err != nil {
 				return fmt.Errorf("chain: history below the snapshot: %w", err)
@@ -297,7 +315,7 @@ func (s *Service) accept(ctx context.Context, b *consensus.Block, res chain.Resu
 			return fmt.Errorf("chain: store final blocks: %w", err)
 		}
 		s.sinceSnap += uint64(len(res.Finalized))
-		if s.sinceSnap >= snapshotEvery {
+		if s.sinceSnap >= uint64(s.cfg.SnapshotEvery) {
 			last := res.Finalized[len(res.Finalized)-1]
 			if err := s.st.putSnapshot(ctx, last.Block.Hash(), last.State); err != nil {
 				return fmt.Errorf("chain: snapshot: %w", err)
@@ -460,8 +478,20 @@ func (s *Service) syncLoop(ctx context.Context) {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	// A fresh node with SnapshotSync tries snapshots for a few rounds
+	// (peers may still be connecting) before it replays from genesis.
+	snapshotTries := 0
 	for {
-		if p, ok := s.randomPeer(); ok {
+		waiting := false
+		if s.cfg.SnapshotSync && snapshotTries < 5 && s.fresh() {
+			snapshotTries++
+			err := s.snapshotSync(ctx)
+			if err != nil {
+				s.log.Debug("no snapshot sync yet", "try", snapshotTries, "err", err)
+			}
+			waiting = err != nil && snapshotTries < 5
+		}
+		if p, ok := s.randomPeer(); ok && !waiting {
 			s.syncWith(ctx, p)
 		}
 		select {

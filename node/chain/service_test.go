@@ -223,3 +223,26 @@ func TestRestartAndLateJoin(t *testing.T) {
 	h := sameHead(t, all, 15*time.Second)
 	t.Logf("restarted at %d (was %d), late joiner synced to %d", resumed.Height, before.Height, h.Height)
 }
+
+// TestSnapshotSync: a node that joins a running chain starts from a
+// snapshot two peers vouch for, fetching only the history the schedule
+// needs, and then follows the network's head.
+func TestSnapshotSync(t *testing.T) {
+	nodes, g := startNodes(t, 4)
+	p := params(t, g)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	relayWork(ctx, t, nodes, p, func(int) bool { return true })
+	// Snapshots every 8 final blocks: one exists once 8 blocks are final.
+	require.Eventually(t, func() bool { return nodes[1].chain.Head().FinalHeight >= 10 }, 60*time.Second, 100*time.Millisecond)
+	late := joinNode(t, nodes, g, func(c *Config) { c.SnapshotSync = true })
+	require.Eventually(t, func() bool { return late.chain.Head().FinalHeight >= 8 }, 20*time.Second, 50*time.Millisecond)
+	require.GreaterOrEqual(t, late.chain.Head().SnapshotHeight, uint64(8), "it started from a snapshot")
+	waitSlot(t, p, p.SlotAt(time.Now())+3)
+	all := append(nodes, late)
+	for _, nd := range all {
+		nd.chain.stopProducing()
+	}
+	h := sameHead(t, all, 15*time.Second)
+	t.Logf("late joiner follows head %d from a snapshot", h.Height)
+}

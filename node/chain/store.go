@@ -37,9 +37,9 @@ const (
 	snapshotKey   = "/chain/snapshot"
 )
 
-// snapshotEvery: a snapshot is written when finality has advanced this
-// many blocks past the last one (and on Close).
-const snapshotEvery = 32
+// DefaultSnapshotEvery: a snapshot is written when finality has advanced
+// this many blocks past the last one (and on Close).
+const DefaultSnapshotEvery = 32
 
 var (
 	encMode = canon.EncMode(cbor.CoreDetEncOptions())
@@ -187,19 +187,31 @@ func (s store) final(ctx context.Context, height uint64) (chain.StoredBlock, err
 	if err != nil {
 		return chain.StoredBlock{}, err
 	}
-	var w wireFinal
-	if err := canon.Decode(encMode, decMode, raw, &w); err != nil || len(w.Hash) != 32 {
-		return chain.StoredBlock{}, fmt.Errorf("chain: final index at %d: corrupt (%v)", height, err)
+	h, misses, err := decodeFinal(raw)
+	if err != nil {
+		return chain.StoredBlock{}, fmt.Errorf("chain: final index at %d: %w", height, err)
 	}
-	b, err := s.block(ctx, [32]byte(w.Hash))
+	b, err := s.block(ctx, h)
 	if err != nil {
 		return chain.StoredBlock{}, fmt.Errorf("chain: final block %d: %w", height, err)
 	}
-	sb := chain.StoredBlock{Block: b}
-	for _, m := range w.Misses {
-		sb.Misses = append(sb.Misses, consensus.Miss{Slot: consensus.Slot(m.Slot), Entity: consensus.EntityID(m.Entity)})
+	return chain.StoredBlock{Block: b, Misses: misses}, nil
+}
+
+// decodeFinal reads a final-index record.
+func decodeFinal(raw []byte) ([32]byte, []consensus.Miss, error) {
+	var w wireFinal
+	if err := canon.Decode(encMode, decMode, raw, &w); err != nil {
+		return [32]byte{}, nil, fmt.Errorf("corrupt record: %w", err)
 	}
-	return sb, nil
+	if len(w.Hash) != 32 {
+		return [32]byte{}, nil, fmt.Errorf("corrupt record: hash of %d bytes", len(w.Hash))
+	}
+	var misses []consensus.Miss
+	for _, m := range w.Misses {
+		misses = append(misses, consensus.Miss{Slot: consensus.Slot(m.Slot), Entity: consensus.EntityID(m.Entity)})
+	}
+	return [32]byte(w.Hash), misses, nil
 }
 
 func (s store) finalHash(ctx context.Context, height uint64) ([32]byte, error) {
@@ -215,9 +227,17 @@ func (s store) tx(ctx context.Context, h [32]byte) (TxLocation, error) {
 	if err != nil {
 		return TxLocation{}, err
 	}
+	return decodeTxLoc(raw)
+}
+
+// decodeTxLoc reads a transaction-index record.
+func decodeTxLoc(raw []byte) (TxLocation, error) {
 	var w wireTxLoc
-	if err := canon.Decode(encMode, decMode, raw, &w); err != nil || len(w.Block) != 32 {
-		return TxLocation{}, fmt.Errorf("chain: tx index: corrupt (%v)", err)
+	if err := canon.Decode(encMode, decMode, raw, &w); err != nil {
+		return TxLocation{}, fmt.Errorf("chain: tx index: corrupt record: %w", err)
+	}
+	if len(w.Block) != 32 || w.Index > chain.MaxBlockProofs*16 {
+		return TxLocation{}, fmt.Errorf("chain: tx index: corrupt record (block hash %d bytes, index %d)", len(w.Block), w.Index)
 	}
 	return TxLocation{Block: [32]byte(w.Block), Height: w.Height, Index: int(w.Index), Code: w.Code, Gas: w.Gas}, nil
 }
@@ -237,15 +257,15 @@ func (s store) snapshot(ctx context.Context) (*consensus.Block, *vm.State, error
 	if err != nil {
 		return nil, nil, err
 	}
-	var w wireSnapshot
-	if err := canon.Decode(encMode, snapshotDec, raw, &w); err != nil || len(w.Hash) != 32 {
-		return nil, nil, fmt.Errorf("chain: snapshot: corrupt (%v)", err)
+	h, stBytes, err := decodeSnapshotRecord(raw)
+	if err != nil {
+		return nil, nil, err
 	}
-	b, err := s.block(ctx, [32]byte(w.Hash))
+	b, err := s.block(ctx, h)
 	if err != nil {
 		return nil, nil, fmt.Errorf("chain: snapshot block: %w", err)
 	}
-	st, err := vm.RestoreState(w.State, b.Header.StateRoot)
+	st, err := vm.RestoreState(stBytes, b.Header.StateRoot)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -254,6 +274,44 @@ func (s store) snapshot(ctx context.Context) (*consensus.Block, *vm.State, error
 
 var snapshotDec = canon.StrictDecMode(cbor.DecOptions{})
 
+// decodeSnapshotRecord reads the snapshot record: block hash and state
+// bytes (checked against the block's state root by the caller).
+func decodeSnapshotRecord(raw []byte) ([32]byte, []byte, error) {
+	var w wireSnapshot
+	if err := canon.Decode(encMode, snapshotDec, raw, &w); err != nil {
+		return [32]byte{}, nil, fmt.Errorf("chain: snapshot: corrupt record: %w", err)
+	}
+	if len(w.Hash) != 32 {
+		return [32]byte{}, nil, fmt.Errorf("chain: snapshot: corrupt record: hash of %d bytes", len(w.Hash))
+	}
+	return [32]byte(w.Hash), w.State, nil
+}
+
 var errNotFound = datastore.ErrNotFound
 
 func isNotFound(err error) bool { return errors.Is(err, errNotFound) }
+
+// snapshotRaw returns the stored snapshot record's block hash and state
+// bytes without decoding the state (to serve it).
+func (s store) snapshotRaw(ctx context.Context) ([32]byte, []byte, error) {
+	raw, err := s.ds.Get(ctx, datastore.NewKey(snapshotKey))
+	if err != nil {
+		return [32]byte{}, nil, err
+	}
+	return decodeSnapshotRecord(raw)
+}
+
+// putFinalHistory stores blocks a snapshot sync fetched: the blocks and
+// their final-index records.
+func (s store) putFinalHistory(ctx context.Context, sbs []chain.StoredBlock) error {
+	for _, sb := range sbs {
+		if err := s.putBlock(ctx, sb.Block); err != nil {
+			return err
+		}
+	}
+	fs := make([]chain.Final, len(sbs))
+	for i, sb := range sbs {
+		fs[i] = chain.Final{StoredBlock: sb}
+	}
+	return s.finalize(ctx, fs)
+}
