@@ -12,6 +12,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/lucidnet/lucid/media/catalog"
+	nodechain "github.com/lucidnet/lucid/node/chain"
 	"github.com/lucidnet/lucid/node/meta"
 	"github.com/lucidnet/lucid/node/poot"
 	"github.com/lucidnet/lucid/node/rpc"
@@ -38,6 +39,14 @@ type API interface {
 	MetaStatus(ctx context.Context) (meta.Status, error)
 	PootStatus(ctx context.Context) (poot.Status, error)
 	PootSchedule(ctx context.Context, p PootScheduleParams) ([]poot.ScheduledSlot, error)
+	ChainHead(ctx context.Context) (nodechain.HeadInfo, error)
+	ChainBlock(ctx context.Context, p ChainBlockParams) (nodechain.BlockInfo, error)
+	ChainTx(ctx context.Context, p ChainTxParams) (nodechain.TxInfo, error)
+	ChainProof(ctx context.Context, p ChainProofParams) (nodechain.SessionProofInfo, error)
+	ChainParams(ctx context.Context) (nodechain.ParamsInfo, error)
+	ChainProposeParam(ctx context.Context, p ChainProposeParams) (nodechain.TxInfo, error)
+	ChainVote(ctx context.Context, p ChainVoteParams) (nodechain.TxInfo, error)
+	ChainSubmitTx(ctx context.Context, p ChainSubmitParams) (nodechain.TxInfo, error)
 }
 
 // JSON-RPC method names.
@@ -56,6 +65,15 @@ const (
 	MethodMetaStat  = "lucid_metaStatus"
 	MethodPootStat  = "lucid_pootStatus"
 	MethodPootSched = "lucid_pootSchedule"
+
+	MethodChainHead    = "lucid_chainHead"
+	MethodChainBlock   = "lucid_chainBlock"
+	MethodChainTx      = "lucid_chainTx"
+	MethodChainProof   = "lucid_chainProof"
+	MethodChainParams  = "lucid_chainParams"
+	MethodChainPropose = "lucid_chainProposeParam"
+	MethodChainVote    = "lucid_chainVote"
+	MethodChainSubmit  = "lucid_chainSubmitTx"
 )
 
 // RecordingStatsParams groups the statistics: "day", "session", "peer"
@@ -200,6 +218,7 @@ type Service struct {
 	meta       *meta.Replica
 	identity   *ecdh.PrivateKey // opens sealed metadata fields sealed to this node
 	poot       *poot.Service
+	chain      *nodechain.Service
 }
 
 var _ API = (*Service)(nil)
@@ -460,6 +479,14 @@ func (s *Service) Register(srv *rpc.Server) {
 	srv.Register(MethodMetaStat, rpc.Method(func(ctx context.Context, _ struct{}) (meta.Status, error) { return s.MetaStatus(ctx) }))
 	srv.Register(MethodPootStat, rpc.Method(func(ctx context.Context, _ struct{}) (poot.Status, error) { return s.PootStatus(ctx) }))
 	srv.Register(MethodPootSched, rpc.Method(s.PootSchedule))
+	srv.Register(MethodChainHead, rpc.Method(func(ctx context.Context, _ struct{}) (nodechain.HeadInfo, error) { return s.ChainHead(ctx) }))
+	srv.Register(MethodChainBlock, rpc.Method(s.ChainBlock))
+	srv.Register(MethodChainTx, rpc.Method(s.ChainTx))
+	srv.Register(MethodChainProof, rpc.Method(s.ChainProof))
+	srv.Register(MethodChainParams, rpc.Method(func(ctx context.Context, _ struct{}) (nodechain.ParamsInfo, error) { return s.ChainParams(ctx) }))
+	srv.Register(MethodChainPropose, rpc.Method(s.ChainProposeParam))
+	srv.Register(MethodChainVote, rpc.Method(s.ChainVote))
+	srv.Register(MethodChainSubmit, rpc.Method(s.ChainSubmitTx))
 }
 
 func parsePeer(s string) (peer.ID, error) {

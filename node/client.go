@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	nodechain "github.com/lucidnet/lucid/node/chain"
 	"github.com/lucidnet/lucid/node/meta"
 	"github.com/lucidnet/lucid/node/poot"
 	"github.com/lucidnet/lucid/node/rpc"
@@ -88,6 +89,38 @@ func (c *Client) PootSchedule(ctx context.Context, p PootScheduleParams) ([]poot
 
 func (c *Client) RecordingStats(ctx context.Context, p RecordingStatsParams) (RecordingStats, error) {
 	return call[RecordingStats](ctx, c, MethodRecStats, p)
+}
+
+func (c *Client) ChainHead(ctx context.Context) (nodechain.HeadInfo, error) {
+	return call[nodechain.HeadInfo](ctx, c, MethodChainHead, nil)
+}
+
+func (c *Client) ChainBlock(ctx context.Context, p ChainBlockParams) (nodechain.BlockInfo, error) {
+	return call[nodechain.BlockInfo](ctx, c, MethodChainBlock, p)
+}
+
+func (c *Client) ChainTx(ctx context.Context, p ChainTxParams) (nodechain.TxInfo, error) {
+	return call[nodechain.TxInfo](ctx, c, MethodChainTx, p)
+}
+
+func (c *Client) ChainProof(ctx context.Context, p ChainProofParams) (nodechain.SessionProofInfo, error) {
+	return call[nodechain.SessionProofInfo](ctx, c, MethodChainProof, p)
+}
+
+func (c *Client) ChainParams(ctx context.Context) (nodechain.ParamsInfo, error) {
+	return call[nodechain.ParamsInfo](ctx, c, MethodChainParams, nil)
+}
+
+func (c *Client) ChainProposeParam(ctx context.Context, p ChainProposeParams) (nodechain.TxInfo, error) {
+	return call[nodechain.TxInfo](ctx, c, MethodChainPropose, p)
+}
+
+func (c *Client) ChainVote(ctx context.Context, p ChainVoteParams) (nodechain.TxInfo, error) {
+	return call[nodechain.TxInfo](ctx, c, MethodChainVote, p)
+}
+
+func (c *Client) ChainSubmitTx(ctx context.Context, p ChainSubmitParams) (nodechain.TxInfo, error) {
+	return call[nodechain.TxInfo](ctx, c, MethodChainSubmit, p)
 }
 
 func call[T any](ctx context.Context, c *Client, method string, params any) (T, error) {

@@ -45,6 +45,19 @@ type Config struct {
 	Recording RecordingConfig `toml:"recording"`
 	Meta      MetaConfig      `toml:"meta"`
 	Poot      PootConfig      `toml:"poot"`
+	Chain     ChainConfig     `toml:"chain"`
+}
+
+// ChainConfig selects the data chain this node follows.
+type ChainConfig struct {
+	// Genesis is the network's genesis file; empty: genesis.json in the
+	// node's home. Without one the node runs no chain.
+	Genesis string `toml:"genesis"`
+	// Produce: propose blocks in the slots this node leads.
+	Produce bool `toml:"produce"`
+	// SnapshotSync: a node with an empty chain store starts from a
+	// snapshot two peers vouch for instead of replaying from genesis.
+	SnapshotSync bool `toml:"snapshot_sync"`
 }
 
 // PootConfig holds the PoOT genesis parameters this node runs with
@@ -212,6 +225,7 @@ func DefaultConfig(profile p2p.Profile) Config {
 		Recording: RecordingConfig{Enabled: true, ChunkMiB: 8, MaxChunkAge: Duration(time.Minute)},
 		Meta:      MetaConfig{SyncInterval: Duration(meta.DefaultSyncInterval), Retention: Duration(crdt.DefaultRetention)},
 		Poot:      PootConfig{SlotLength: Duration(consensus.DefaultParams().SlotLength), Genesis: consensus.DefaultParams().Genesis, Beacons: true},
+		Chain:     ChainConfig{Produce: true, SnapshotSync: true},
 		Sessions: SessionsConfig{
 			Access:      "allow-all",
 			MaxDuration: Duration(8 * time.Hour),
@@ -524,6 +538,20 @@ genesis = {{.Poot.Genesis.Format "2006-01-02T15:04:05Z07:00"}}
 pool = {{printf "%q" .Poot.Pool}}
 # Publish an uptime beacon every slot.
 beacons = {{.Poot.Beacons}}
+
+[chain]
+# The data chain anchors recordings and commits work. Its genesis file
+# (from the network's operators, or ` + "`lucid chain genesis`" + ` for a new one)
+# fixes the parameters every node shares, the slot timing included, which
+# then replaces slot_length and genesis above. Empty: genesis.json in the
+# node's home; without one the node runs no chain.
+genesis = {{printf "%q" .Chain.Genesis}}
+# Propose blocks in the slots this node leads.
+produce = {{.Chain.Produce}}
+# A new node starts from the state at a recent final block that two peers
+# vouch for (checked against that block's state root) instead of
+# replaying every block since genesis.
+snapshot_sync = {{.Chain.SnapshotSync}}
 `))
 
 // Render writes the config as commented TOML.

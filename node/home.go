@@ -37,6 +37,9 @@ func (h Home) ConfigPath() string   { return filepath.Join(h.Dir, "config.toml")
 func (h Home) TokenPath() string    { return filepath.Join(h.Dir, "api.token") }
 func (h Home) DataDir() string      { return filepath.Join(h.Dir, "data") }
 
+// GenesisPath is where the chain genesis file is looked for by default.
+func (h Home) GenesisPath() string { return filepath.Join(h.Dir, "genesis.json") }
+
 // RecordingsDir holds the recordings of hosted sessions.
 func (h Home) RecordingsDir() string { return filepath.Join(h.DataDir(), "recordings") }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lucidnet/lucid/media"
+	nodechain "github.com/lucidnet/lucid/node/chain"
 	"github.com/lucidnet/lucid/node/meta"
 	"github.com/lucidnet/lucid/node/poot"
 	"github.com/lucidnet/lucid/node/rpc"
@@ -86,6 +87,8 @@ type Node struct {
 	rec   *recorder
 
 	meta     *meta.Replica
+	chain    *nodechain.Service
+	anchors  *anchorer
 	poot     *poot.Service
 	pootDB   *poot.ProofDB
 	metaFeed *metaFeed
@@ -160,7 +163,17 @@ func Start(ctx context.Context, home Home, cfg Config, opts Options) (*Node, err
 		n.svc.meta, n.svc.identity = n.meta, metaIdentity(key)
 		n.metaFeed.live = func(ctx context.Context) ([]sessions.Info, error) { return n.sess.List(ctx) }
 		opts.Observer = observers{n.metaFeed, opts.Observer}
-		if err := n.startPoot(key, n.reg); err != nil {
+		genesis, err := n.loadGenesis()
+		if err != nil {
+			return nil, err
+		}
+		if genesis != nil {
+			if err := n.startChain(key, genesis, n.reg); err != nil {
+				return nil, err
+			}
+			n.svc.chain = n.chain
+		}
+		if err := n.startPoot(key, genesis, n.reg); err != nil {
 			return nil, err
 		}
 		n.svc.poot = n.poot
@@ -385,6 +398,10 @@ func (n *Node) shutdown(ctx context.Context) error {
 	}
 	if err := n.closePoot(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("poot: %w", err))
+	}
+	// After PoOT, which hands it proofs.
+	if err := n.closeChain(); err != nil {
+		errs = append(errs, fmt.Errorf("chain: %w", err))
 	}
 	if n.cancel != nil {
 		n.cancel()

@@ -66,6 +66,9 @@ func (n *Node) startRecording() (*recorder, error) {
 	if n.metaFeed != nil {
 		index = append(index, n.metaFeed)
 	}
+	if n.anchors != nil {
+		index = append(index, n.anchors) // after the feed: the manifest hash, then the anchor
+	}
 	r.pipeline, err = media.NewPipeline(media.PipelineConfig{
 		Store: st, Recipients: recipients, Indexer: index,
 		MaxChunkPlaintext: n.cfg.Recording.ChunkMiB << 20, MaxChunkAge: time.Duration(n.cfg.Recording.MaxChunkAge),

@@ -8,6 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lucidnet/lucid/chain"
 	"github.com/lucidnet/lucid/node/poot"
 	"github.com/lucidnet/lucid/node/rpc"
 )
@@ -15,7 +16,11 @@ import (
 // startPoot starts work-proof gossip, the tally and this node's beacons.
 // With recording.mongo_uri set, accepted proofs are also copied into
 // MongoDB's task_proofs.
-func (n *Node) startPoot(key crypto.PrivKey, reg prometheus.Registerer) error {
+func (n *Node) startPoot(key crypto.PrivKey, genesis *chain.Genesis, reg prometheus.Registerer) error {
+	params, err := n.pootParams(genesis)
+	if err != nil {
+		return fmt.Errorf("poot: %w", err)
+	}
 	var db *poot.ProofDB
 	if uri := n.cfg.Recording.MongoURI; uri != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), mongoConnectTimeout)
@@ -27,8 +32,8 @@ func (n *Node) startPoot(key crypto.PrivKey, reg prometheus.Registerer) error {
 		}
 	}
 	svc, err := poot.New(poot.Config{
-		Network: n.net, Key: key, Store: n.store, Params: n.cfg.Poot.params(), Pool: []byte(n.cfg.Poot.Pool),
-		Log: n.log, Registry: reg, Now: n.now, Beacons: n.cfg.Poot.Beacons, DB: db,
+		Network: n.net, Key: key, Store: n.store, Params: params, Pool: []byte(n.cfg.Poot.Pool),
+		Log: n.log, Registry: reg, Now: n.now, Beacons: n.cfg.Poot.Beacons, DB: db, Proofs: n.proofsToChain(),
 	})
 	if err != nil {
 		if db != nil {

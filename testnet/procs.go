@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lucidnet/lucid/chain"
 	"github.com/lucidnet/lucid/node"
 )
 
@@ -28,6 +29,8 @@ type UpConfig struct {
 	Transports []string
 	// StartTimeout bounds how long a node may take to serve its API.
 	StartTimeout time.Duration
+	// Chain runs a data chain (see Options.Chain).
+	Chain bool
 }
 
 // ProcNode is one running node process.
@@ -48,6 +51,7 @@ type Cluster struct {
 	Nodes     []*ProcNode
 	Bootstrap []string
 	Dir       string
+	Genesis   *chain.Genesis // with UpConfig.Chain
 
 	tempDir bool
 	mu      sync.Mutex
@@ -78,8 +82,17 @@ func Up(ctx context.Context, cfg UpConfig) (c *Cluster, err error) {
 		ncfg := NodeConfig(cfg.Transports, c.Bootstrap)
 		ncfg.Log.Format = "json"
 		home := node.Home{Dir: filepath.Join(c.Dir, fmt.Sprintf("node%d", i))}
-		if _, err := node.Init(home, ncfg); err != nil {
+		res, err := node.Init(home, ncfg)
+		if err != nil {
 			return nil, fmt.Errorf("init node %d: %w", i, err)
+		}
+		if cfg.Chain {
+			if i == 0 {
+				c.Genesis = chain.DevGenesis("lucid-testnet", res.Peer, time.Now())
+			}
+			if err := c.Genesis.Save(home.GenesisPath()); err != nil {
+				return nil, err
+			}
 		}
 		pn, err := c.start(ctx, cfg, i, home)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/lucidnet/lucid/chain"
 	"github.com/lucidnet/lucid/node"
 	"github.com/lucidnet/lucid/p2p"
 )
@@ -30,6 +31,9 @@ type Options struct {
 	Logger     *slog.Logger
 	// Configure, if set, adjusts each node's config before it starts.
 	Configure func(i int, cfg *node.Config)
+	// Chain runs a data chain: a development genesis (one-second slots)
+	// with node 0 as its bootstrap node, in every home.
+	Chain bool
 }
 
 // Network is a running in-process network. Node 0 is every other node's
@@ -37,6 +41,8 @@ type Options struct {
 type Network struct {
 	Nodes []*node.Node
 	Homes []node.Home
+	// Genesis is the chain's genesis (Options.Chain).
+	Genesis *chain.Genesis
 
 	opts    Options
 	dir     string
@@ -96,8 +102,17 @@ func Start(ctx context.Context, opts Options) (nw *Network, err error) {
 			opts.Configure(i, &cfg)
 		}
 		home := node.Home{Dir: filepath.Join(nw.dir, fmt.Sprintf("node%d", i))}
-		if _, err := node.Init(home, cfg); err != nil {
+		res, err := node.Init(home, cfg)
+		if err != nil {
 			return nil, fmt.Errorf("init node %d: %w", i, err)
+		}
+		if opts.Chain {
+			if i == 0 {
+				nw.Genesis = chain.DevGenesis("lucid-testnet", res.Peer, time.Now())
+			}
+			if err := nw.Genesis.Save(home.GenesisPath()); err != nil {
+				return nil, err
+			}
 		}
 		n, err := node.Start(ctx, home, cfg, node.Options{Logger: opts.Logger.With("node", i)})
 		if err != nil {

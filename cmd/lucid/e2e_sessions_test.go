@@ -23,6 +23,7 @@ import (
 	"github.com/lucidnet/lucid/media"
 	"github.com/lucidnet/lucid/media/catalog"
 	"github.com/lucidnet/lucid/node"
+	nodechain "github.com/lucidnet/lucid/node/chain"
 	"github.com/lucidnet/lucid/sessions"
 	"github.com/lucidnet/lucid/testnet"
 )
@@ -61,7 +62,9 @@ func TestConnectSSHByPeerID(t *testing.T) {
 	// The host also catalogs recordings in MongoDB when the tests have
 	// one, so its statistics below come from the database's aggregation.
 	mongoURI := testMongoURI(t)
-	nw, err := testnet.Start(ctx, testnet.Options{Nodes: 3, Configure: func(i int, cfg *node.Config) {
+	// The nodes run a development chain, on which the host anchors the
+	// sealed recording.
+	nw, err := testnet.Start(ctx, testnet.Options{Nodes: 3, Chain: true, Configure: func(i int, cfg *node.Config) {
 		cfg.Sessions.Targets.SSH = sshd.Addr
 		if i == 2 {
 			cfg.Recording.MongoURI = mongoURI
@@ -208,6 +211,28 @@ func TestConnectSSHByPeerID(t *testing.T) {
 	require.Len(t, rows, 1)
 	require.Equal(t, "sealed", rows[0].Status)
 	require.Contains(t, string(lucid(t, "--home", clientHome, "recordings", "verify", info.ID.String(), "--dir", recDir)), "ok:")
+	require.Contains(t, lucidFails(t, "--home", clientHome, "recordings", "verify", info.ID.String(), "--dir", recDir, "--require-anchor"),
+		"anchor required", "no node runs in the client's home to ask the chain")
+
+	// The host registered the sealed recording on the chain: the proof
+	// names the manifest the recording has, and verify checks the anchor
+	// against the chain through the host's node.
+	hostHome := hostNode.Home().Dir
+	var proof nodechain.SessionProofInfo
+	require.Eventually(t, func() bool {
+		out, err := exec.Command(lucidBin, "--home", hostHome, "chain", "proof", info.ID.String(), "--json").Output()
+		return err == nil && json.Unmarshal(out, &proof) == nil
+	}, 20*time.Second, 250*time.Millisecond, "the session is anchored")
+	require.Equal(t, fmt.Sprintf("%x", m.Hash()), proof.Manifest)
+	require.Equal(t, fmt.Sprintf("%x", m.Root), proof.Root)
+	require.Equal(t, m.ChunkCount, proof.Chunks)
+	require.Equal(t, hostID, proof.Registrant)
+	require.Equal(t, "ok", proof.Verification)
+	require.NotEmpty(t, proof.Tx)
+	require.Contains(t, string(lucid(t, "--home", hostHome, "chain", "proof", info.ID.String())), "verified:")
+	anchored := string(lucid(t, "--home", hostHome, "recordings", "verify", info.ID.String(), "--no-key", "--require-anchor"))
+	require.Contains(t, anchored, "ok:")
+	require.Regexp(t, `anchored at block \d+ \((final|not final yet)\), manifest matches`, anchored)
 	exported := filepath.Join(t.TempDir(), "export")
 	lucid(t, "--home", clientHome, "recordings", "export", info.ID.String(), "--dir", recDir, "-o", exported)
 	for name, want := range map[string]uint64{"client-to-host.bin": ended.BytesIn, "host-to-client.bin": ended.BytesOut} {

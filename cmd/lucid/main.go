@@ -72,6 +72,7 @@ func newRoot() *cobra.Command {
 		newRecordingsCmd(g),
 		newMetaCmd(g),
 		newPootCmd(g),
+		newChainCmd(g),
 		newTestnetCmd(g),
 		newDebugCmd(),
 	)

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdh"
 	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,6 +20,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lucidnet/lucid/media"
+	"github.com/lucidnet/lucid/node"
+	"github.com/lucidnet/lucid/node/rpc"
 	"github.com/lucidnet/lucid/sessions"
 )
 
@@ -209,14 +215,21 @@ func openRecording(g *globals, f *recordingFlags, arg string) (*media.FileStore,
 
 func newRecVerifyCmd(g *globals) *cobra.Command {
 	var (
-		f        recordingFlags
-		asJSON   bool
-		withoutK bool
+		f             recordingFlags
+		asJSON        bool
+		withoutK      bool
+		requireAnchor bool
 	)
 	cmd := &cobra.Command{
 		Use:   "verify <session-id>",
 		Short: "Check a recording: every chunk's header, leaf and Merkle root, and with a key every chunk's tag",
-		Args:  cobra.ExactArgs(1),
+		Long: `Verify checks a recording: every chunk's header, leaf and the Merkle root,
+and with a key every chunk's tag. Then, if a node runs in the home and
+follows a chain, it fetches the proof of the session's registration,
+checks the proof here and compares the registered manifest hash, root and
+chunk count with the recording's: a mismatch fails. A session not anchored
+(or no chain to ask) is reported, and fails only with --require-anchor.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, m, err := openRecording(g, &f, args[0])
 			if err != nil {
@@ -242,8 +255,14 @@ func newRecVerifyCmd(g *globals) *cobra.Command {
 				report = media.VerifyWithKey(m, key, chunk)
 			}
 			_ = bar.Finish()
+			// The anchor is worth checking only for a recording that is
+			// intact here: a broken one fails anyway.
+			var anchor *anchorCheck
+			if report.OK() {
+				anchor = g.checkAnchor(cmd, m)
+			}
 			if asJSON {
-				if err := printJSON(cmd.OutOrStdout(), report); err != nil {
+				if err := printReport(cmd.OutOrStdout(), report, anchor); err != nil {
 					return err
 				}
 			} else if report.OK() {
@@ -251,14 +270,133 @@ func newRecVerifyCmd(g *globals) *cobra.Command {
 				for _, gap := range m.Gaps {
 					fmt.Fprintf(cmd.OutOrStdout(), "declared gap after chunk %d: %s\n", gap.AfterIndex, gap.Reason)
 				}
+				fmt.Fprintln(cmd.OutOrStdout(), anchor.line())
 			}
-			return report.Err()
+			if err := report.Err(); err != nil {
+				return err
+			}
+			return anchor.err(requireAnchor)
 		},
 	}
 	f.register(cmd, true)
 	cmd.Flags().BoolVar(&withoutK, "no-key", false, "check without decrypting (structure, leaves, Merkle root, receipts)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.Flags().BoolVar(&requireAnchor, "require-anchor", false, "fail unless the home's node shows the recording anchored on the chain")
 	return cmd
+}
+
+// Outcomes of the anchor check of `recordings verify`.
+const (
+	anchorMatches   = "matches"      // registered, and the registration is this recording
+	anchorMismatch  = "mismatch"     // registered with another manifest, root or chunk count
+	anchorMissing   = "not_anchored" // the chain holds no registration of the session
+	anchorUnchecked = "not_checked"  // no node in the home, or it runs no chain
+)
+
+// anchorCheck compares a recording with its registration on the chain, as
+// the home's node proves it.
+type anchorCheck struct {
+	Status      string `json:"status"`
+	Detail      string `json:"detail,omitempty"`
+	Height      uint64 `json:"height,omitempty"`
+	Block       string `json:"block,omitempty"`
+	Final       bool   `json:"final,omitempty"`
+	Tx          string `json:"tx,omitempty"`
+	ProofHeight uint64 `json:"proof_height,omitempty"`
+	StateRoot   string `json:"state_root,omitempty"`
+}
+
+// checkAnchor asks the node running in the home for the session's proof,
+// checks the proof here and compares the proven record with the manifest.
+func (g *globals) checkAnchor(cmd *cobra.Command, m media.Manifest) *anchorCheck {
+	ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+	defer cancel()
+	home, err := g.resolveHome()
+	if err != nil {
+		return &anchorCheck{Status: anchorUnchecked, Detail: err.Error()}
+	}
+	client, _, err := runningNode(ctx, home)
+	if err != nil {
+		return &anchorCheck{Status: anchorUnchecked, Detail: fmt.Sprintf("no node is running in %s", home.Dir)}
+	}
+	p, err := client.ChainProof(ctx, node.ChainProofParams{Session: m.Session.String()})
+	switch {
+	case rpc.IsCode(err, rpc.CodeMethodNotSupported):
+		return &anchorCheck{Status: anchorUnchecked, Detail: "the node in " + home.Dir + " runs no chain"}
+	case rpc.IsCode(err, rpc.CodeResourceNotFound):
+		return &anchorCheck{Status: anchorMissing, Detail: userMessage(err)}
+	case err != nil:
+		return &anchorCheck{Status: anchorUnchecked, Detail: "asking the node for the proof: " + userMessage(err)}
+	}
+	a := &anchorCheck{Status: anchorMatches, Height: p.Height, Block: p.Block, Final: p.Final, Tx: p.Tx,
+		ProofHeight: p.ProofHeight, StateRoot: p.StateRoot}
+	if err := verifyProof(p); err != nil {
+		a.Status, a.Detail = anchorMismatch, err.Error()
+		return a
+	}
+	var diffs []string
+	if h := m.Hash(); p.Manifest != hex.EncodeToString(h[:]) {
+		diffs = append(diffs, fmt.Sprintf("manifest %s on the chain, %x here", p.Manifest, h))
+	}
+	if p.Root != hex.EncodeToString(m.Root[:]) {
+		diffs = append(diffs, fmt.Sprintf("root %s on the chain, %x here", p.Root, m.Root))
+	}
+	if p.Chunks != m.ChunkCount {
+		diffs = append(diffs, fmt.Sprintf("%d chunks on the chain, %d here", p.Chunks, m.ChunkCount))
+	}
+	if len(diffs) > 0 {
+		a.Status, a.Detail = anchorMismatch, strings.Join(diffs, "; ")
+	}
+	return a
+}
+
+// line is the anchor check in words.
+func (a *anchorCheck) line() string {
+	switch a.Status {
+	case anchorMatches:
+		final := "not final yet"
+		if a.Final {
+			final = "final"
+		}
+		return fmt.Sprintf("anchored at block %d (%s), manifest matches; proof verified against the state root of block %d", a.Height, final, a.ProofHeight)
+	case anchorMismatch:
+		return fmt.Sprintf("anchor MISMATCH at block %d: %s", a.Height, a.Detail)
+	case anchorMissing:
+		return "not anchored on the chain (" + a.Detail + ")"
+	}
+	return "anchor not checked: " + a.Detail
+}
+
+// err fails a mismatch always, and a missing or unchecked anchor when one
+// is required.
+func (a *anchorCheck) err(required bool) error {
+	switch {
+	case a == nil || a.Status == anchorMatches:
+		return nil
+	case a.Status == anchorMismatch:
+		return fmt.Errorf("the recording does not match its anchor on the chain: %s", a.Detail)
+	case required:
+		return fmt.Errorf("anchor required: %s", a.line())
+	}
+	return nil
+}
+
+// printReport prints the verification report's JSON with the anchor check
+// added as "anchor" (the report marshals itself, so it cannot be embedded).
+func printReport(out io.Writer, r media.Report, a *anchorCheck) error {
+	if a == nil {
+		return printJSON(out, r)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(b, &obj); err != nil {
+		return err
+	}
+	obj["anchor"] = a
+	return printJSON(out, obj)
 }
 
 func newRecExportCmd(g *globals) *cobra.Command {

@@ -25,6 +25,7 @@ func newTestnetUpCmd() *cobra.Command {
 		dir        string
 		transports []string
 		noCheck    bool
+		noChain    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -38,7 +39,7 @@ func newTestnetUpCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			ctx := cmd.Context()
 			fmt.Fprintf(out, "starting %d nodes...\n", nodes)
-			c, err := testnet.Up(ctx, testnet.UpConfig{Binary: bin, Nodes: nodes, Dir: dir, Transports: transports})
+			c, err := testnet.Up(ctx, testnet.UpConfig{Binary: bin, Nodes: nodes, Dir: dir, Transports: transports, Chain: !noChain})
 			if err != nil {
 				return err
 			}
@@ -69,6 +70,9 @@ func newTestnetUpCmd() *cobra.Command {
 			fmt.Fprintf(out, "  %s --home %s peer ping %s\n", bin, c.Nodes[0].Home.Dir, last.PeerID)
 			fmt.Fprintf(out, "  %s --bootstrap %s connect %s --service ssh\n", bin, c.Bootstrap[0], last.PeerID)
 			fmt.Fprintf(out, "  curl -s http://%s/metrics | grep ^lucid_\n", c.Nodes[0].APIAddr)
+			if c.Genesis != nil {
+				fmt.Fprintf(out, "  %s --home %s chain head\n", bin, c.Nodes[0].Home.Dir)
+			}
 			fmt.Fprintf(out, "\nrunning; logs in each home's node.log; press Ctrl-C to stop\n")
 			select {
 			case <-ctx.Done():
@@ -83,6 +87,7 @@ func newTestnetUpCmd() *cobra.Command {
 	f.StringVar(&dir, "dir", "", "directory for the node homes (default: a temporary directory removed on exit)")
 	f.StringSliceVar(&transports, "transports", nil, "transports: tcp, quic (default both)")
 	f.BoolVar(&noCheck, "no-check", false, "skip the discovery and dial check")
+	f.BoolVar(&noChain, "no-chain", false, "run no data chain (default: a development chain with one-second slots, node 0 bootstrapping it)")
 	return cmd
 }
 

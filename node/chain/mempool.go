@@ -127,6 +127,16 @@ func (m *mempool) get(h [32]byte) (*pendingTx, bool) { p, ok := m.byHash[h]; ret
 
 func (m *mempool) len() int { return len(m.byHash) }
 
+// registration returns the pooled registration of a session, if any.
+func (m *mempool) registration(id vm.SessionID) ([32]byte, bool) {
+	for h, p := range m.byHash {
+		if r, ok := p.tx.Body.(*vm.RegisterSession); ok && r.Session == id {
+			return h, true
+		}
+	}
+	return [32]byte{}, false
+}
+
 // proofPool holds PoOT proofs gossip accepted, for the blocks this node
 // proposes, until they are too old to include.
 type proofPool struct {

@@ -101,7 +101,7 @@ func (s *Service) Head() HeadInfo {
 			info.NextLeaders = []string{s.cfg.Genesis.Bootstrap.String()}
 		} else {
 			for _, e := range append([]consensus.EntityID{l.Primary}, l.Fallbacks...) {
-				info.NextLeaders = append(info.NextLeaders, e.String())
+				info.NextLeaders = append(info.NextLeaders, entityText(e))
 			}
 		}
 	}
@@ -180,7 +180,7 @@ func (s *Service) BlockByHash(ctx context.Context, h [32]byte) (BlockInfo, error
 		}
 	}
 	for _, m := range misses {
-		info.Misses = append(info.Misses, MissInfo{Slot: uint64(m.Slot), Entity: m.Entity.String()})
+		info.Misses = append(info.Misses, MissInfo{Slot: uint64(m.Slot), Entity: entityText(m.Entity)})
 	}
 	for i, raw := range b.Body.Txs {
 		t := describeTx(raw)
@@ -365,7 +365,10 @@ func (s *Service) SessionProof(ctx context.Context, id vm.SessionID) (SessionPro
 	if err != nil {
 		return SessionProofInfo{}, err
 	}
-	if err := vm.VerifySessionProof(at.StateRoot, proof); err != nil || root != at.StateRoot {
+	if root != at.StateRoot {
+		return SessionProofInfo{}, fmt.Errorf("chain: state root %x is not block %d's %x", root[:8], at.Height, at.StateRoot[:8])
+	}
+	if err := vm.VerifySessionProof(at.StateRoot, proof); err != nil {
 		return SessionProofInfo{}, fmt.Errorf("chain: proof does not verify against block %d: %w", at.Height, err)
 	}
 	r := proof.Record
@@ -463,4 +466,13 @@ func (s *Service) Engine(f func(*chain.Engine)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f(s.eng)
+}
+
+// entityText shows a node entity as its peer ID (as proposers are shown)
+// and a pool as pool:<hex>.
+func entityText(e consensus.EntityID) string {
+	if id, ok := e.Node(); ok {
+		return id.String()
+	}
+	return e.String()
 }

@@ -738,5 +738,8 @@ func (s *Service) Register(ctx context.Context, body *vm.RegisterSession) ([32]b
 	if _, ok := s.eng.HeadState().Session(body.Session); ok {
 		return [32]byte{}, fmt.Errorf("%w: %x", vm.ErrSessionExists, body.Session[:])
 	}
+	if h, ok := s.pool.registration(body.Session); ok {
+		return h, nil // already submitted (a second seal of one recording)
+	}
 	return s.submitLocked(ctx, body)
 }

@@ -2,6 +2,7 @@ package chain
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,8 +89,9 @@ func TestLeaderOfflineFallback(t *testing.T) {
 	p := params(t, g)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	down := -1
-	relayWork(ctx, t, nodes, p, func(i int) bool { return i != down })
+	var down atomic.Int32
+	down.Store(-1)
+	relayWork(ctx, t, nodes, p, func(i int) bool { return int32(i) != down.Load() })
 	// Wait until leadership has left the bootstrap node.
 	var target consensus.Slot
 	var primary peer.ID
@@ -120,12 +122,13 @@ func TestLeaderOfflineFallback(t *testing.T) {
 	}, 60*time.Second, 50*time.Millisecond)
 	for i, nd := range nodes {
 		if nd.id == primary {
-			down = i
+			down.Store(int32(i))
 			nd.chain.stopProducing()
 		}
 	}
+	up := nodes[(int(down.Load())+1)%len(nodes)]
 	// When did the slot's block reach a node that stayed up?
-	watcher := nodes[(down+1)%len(nodes)].chain
+	watcher := up.chain
 	waitSlot(t, p, target)
 	var at time.Duration
 	require.Eventually(t, func() bool {
@@ -138,14 +141,14 @@ func TestLeaderOfflineFallback(t *testing.T) {
 	t.Logf("slot %d: fallback block after %v (leader timeout %v)", target, at, p.SlotTimeout)
 	var found bool
 	for ht := uint64(1); ; ht++ {
-		b, err := nodes[(down+1)%len(nodes)].chain.BlockByHeight(ctx, ht)
+		b, err := up.chain.BlockByHeight(ctx, ht)
 		require.NoError(t, err)
 		if b.Slot < uint64(target) {
 			continue
 		}
 		require.Equal(t, uint64(target), b.Slot, "the slot has a block")
 		require.NotEqual(t, primary.String(), b.Proposer)
-		require.Contains(t, b.Misses, MissInfo{Slot: uint64(target), Entity: consensus.NodeEntity(primary).String()})
+		require.Contains(t, b.Misses, MissInfo{Slot: uint64(target), Entity: primary.String()})
 		found = true
 		break
 	}
