@@ -63,7 +63,9 @@ func TestLateJoinerCatchesUp(t *testing.T) {
 	require.Equal(t, nodes[1].r.Digest(), late.r.Digest(), "one catch-up transfers everything")
 	// (GossipSub may also replay its recent history to a new peer.)
 	require.Positive(t, res.Received)
-	require.Equal(t, float64(res.Received), metric(t, late.reg, "lucid_meta_deltas_received_total", map[string]string{"channel": "sync"}))
+	// At least these came by sync: another node's anti-entropy round may
+	// also have picked the late node meanwhile.
+	require.GreaterOrEqual(t, metric(t, late.reg, "lucid_meta_deltas_received_total", map[string]string{"channel": "sync"}), float64(res.Received))
 
 	// A fresh node with the loop running does it by itself.
 	auto := newTestNode(t)
