@@ -61,6 +61,11 @@ type entry struct {
 	state    *vm.State
 	params   consensus.Params // in effect after the block (with state)
 	receipts []vm.Receipt
+	// sessions is the number of sessions the block registered (what a
+	// validation proof of it claims), known for blocks this engine
+	// executed.
+	sessions      uint64
+	sessionsKnown bool
 }
 
 type schedKey struct {
@@ -350,15 +355,49 @@ func (e *Engine) missesOf(parent *entry, s consensus.Slot, proposer peer.ID) ([]
 	return out, nil
 }
 
-// proofContext is what block proofs are verified against. Storage and
-// validation proofs need anchored claims and validated-block records that
-// the chain does not keep yet, and pool membership is not chain state:
-// those proofs are refused.
-func proofContext() consensus.VerifyContext {
+// registered counts the successful session registrations of a block.
+func registered(rs []vm.Receipt) uint64 {
+	var n uint64
+	for _, r := range rs {
+		if r.Type == vm.TypeRegisterSession && r.OK() {
+			n++
+		}
+	}
+	return n
+}
+
+// proofContext is what the proofs of a block after parent are verified
+// against. A validation proof must name a block of this branch (an
+// ancestor the engine executed). Storage proofs need anchored storage
+// claims the chain does not keep yet, and pool membership is not chain
+// state: those proofs are refused.
+func proofContext(parent *entry, lo consensus.Slot) consensus.VerifyContext {
 	return consensus.VerifyContext{
 		Claims: func(peer.ID, consensus.Slot) (*consensus.ClaimSet, bool) { return nil, false },
-		Block:  func([32]byte) (consensus.BlockInfo, bool) { return consensus.BlockInfo{}, false },
+		Block: func(h [32]byte) (consensus.BlockInfo, bool) {
+			for x := parent; x != nil && x.header.Height > 0 && x.header.Slot >= lo; x = x.parent {
+				if x.hash == h {
+					return x.info()
+				}
+			}
+			return consensus.BlockInfo{}, false
+		},
 	}
+}
+
+func (x *entry) info() (consensus.BlockInfo, bool) {
+	return consensus.BlockInfo{Slot: x.header.Slot, Height: x.header.Height, Sessions: x.sessions}, x.sessionsKnown
+}
+
+// BlockInfo describes a held block the engine executed, for validation
+// proofs (any branch: gossip checks a proof before its block's fate is
+// known; inclusion checks the branch).
+func (e *Engine) BlockInfo(hash [32]byte) (consensus.BlockInfo, bool) {
+	x, ok := e.entries[hash]
+	if !ok {
+		return consensus.BlockInfo{}, false
+	}
+	return x.info()
 }
 
 // includedNear reports whether a proof is already on the branch ending at
@@ -383,7 +422,10 @@ func checkProof(p *consensus.Proof, parent *entry, s consensus.Slot, seen map[[3
 	if len(p.Pool) > 0 {
 		return fmt.Errorf("%w: pooled proof (pool membership is not chain state yet)", ErrBadProof)
 	}
-	if err := consensus.VerifyProof(p, pp, s, proofContext()); err != nil {
+	// A validation proof is for its block's slot, at most accept_window
+	// slots back.
+	lo := consensus.Slot(max(int64(s)-int64(pp.AcceptWindow), 0))
+	if err := consensus.VerifyProof(p, pp, s, proofContext(parent, lo)); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadProof, err)
 	}
 	id := p.ID()
@@ -505,6 +547,7 @@ func (e *Engine) verify(b *consensus.Block, parent *entry, arrival time.Duration
 		return nil, err
 	}
 	x.state, x.receipts = state, receipts
+	x.sessions, x.sessionsKnown = registered(receipts), true
 	return x, nil
 }
 

@@ -49,13 +49,43 @@ func (n *Node) pootParams(g *chain.Genesis) (consensus.Params, error) {
 
 func (n *Node) startChain(key crypto.PrivKey, g *chain.Genesis, reg prometheus.Registerer) error {
 	svc, err := nodechain.New(nodechain.Config{Network: n.net, Key: key, Store: n.store, Genesis: g, Log: n.log,
-		Registry: reg, Now: n.now, Produce: n.cfg.Chain.Produce, SnapshotSync: n.cfg.Chain.SnapshotSync})
+		Registry: reg, Now: n.now, Produce: n.cfg.Chain.Produce, SnapshotSync: n.cfg.Chain.SnapshotSync,
+		OnValidated: n.publishValidation(key)})
 	if err != nil {
 		return fmt.Errorf("chain: %w", err)
 	}
 	n.chain = svc
 	n.anchors = newAnchorer(svc, n.metaFeed, n.log, reg)
 	return nil
+}
+
+// publishValidation returns the hook that proves this node validated a
+// block: a validation proof for each block that registered sessions
+// (blocks that register none earn nothing, so they are not proven).
+func (n *Node) publishValidation(key crypto.PrivKey) func([32]byte, consensus.BlockInfo) {
+	return func(h [32]byte, info consensus.BlockInfo) {
+		if info.Sessions == 0 || n.poot == nil {
+			return
+		}
+		p, err := consensus.NewValidation(key, []byte(n.cfg.Poot.Pool), info.Slot,
+			consensus.ValidationBody{Block: h, Height: info.Height, Sessions: info.Sessions})
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err = n.poot.Publish(ctx, p)
+			cancel()
+		}
+		if err != nil && !errors.Is(err, consensus.ErrDuplicate) {
+			n.log.Debug("validation proof not published", "height", info.Height, "err", err)
+		}
+	}
+}
+
+// blockInfo lets PoOT check validation proofs against executed blocks.
+func (n *Node) blockInfo() func([32]byte) (consensus.BlockInfo, bool) {
+	if n.chain == nil {
+		return nil
+	}
+	return n.chain.BlockInfo
 }
 
 // proofsToChain hands every proof PoOT admits to the chain's proposer.

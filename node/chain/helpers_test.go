@@ -154,7 +154,9 @@ func startServices(t testing.TB, nd *testNode, g *chain.Genesis, tune ...func(*C
 	ps, err := poot.New(poot.Config{Network: nd.net, Key: nd.key, Store: nd.store, Params: params, Beacons: true,
 		Registry: prometheus.NewRegistry(), Proofs: func(p *consensus.Proof, raw []byte) { cs.AddProof(raw, p) }})
 	require.NoError(t, err)
+	nd.mu.Lock()
 	nd.chain, nd.poot = cs, ps
+	nd.mu.Unlock()
 	t.Cleanup(func() {
 		_ = ps.Close()
 		_ = cs.Close()
@@ -191,8 +193,11 @@ func relayWork(ctx context.Context, t testing.TB, nodes []*testNode, params cons
 				c := clients[i]
 				r := consensus.MeteringReceipt{Session: c.session, Host: nd.id, Client: c.id, Slot: slot, Start: start,
 					Bytes: uint64(slot-start+1) * 10_000_000}
+				nd.mu.Lock()
+				ps := nd.poot // a restart replaces it
+				nd.mu.Unlock()
 				if r.Sign(c.key) == nil {
-					_ = nd.poot.AddReceipt(r)
+					_ = ps.AddReceipt(r)
 				}
 			}
 		}

@@ -55,6 +55,10 @@ type Config struct {
 	// Reachable, if set, tells whether blocks and fetches from a peer
 	// get through: tests partition real hosts with it.
 	Reachable func(peer.ID) bool
+	// OnValidated, if set, is told of every block this node executed and
+	// accepted (gossiped, fetched or its own), to publish validation
+	// proofs. It is called without the service's lock and must not block.
+	OnValidated func(hash [32]byte, info consensus.BlockInfo)
 	// SnapshotEvery: write a state snapshot every this many final blocks
 	// (0: DefaultSnapshotEvery).
 	SnapshotEvery int
@@ -328,6 +332,12 @@ func (s *Service) accept(ctx context.Context, b *consensus.Block, res chain.Resu
 		s.met.final.Set(float64(s.eng.Final().Height))
 	}
 	s.met.blocks.Inc()
+	if s.cfg.OnValidated != nil {
+		if info, ok := s.eng.BlockInfo(res.Hash); ok {
+			h, f := res.Hash, s.cfg.OnValidated
+			s.wg.Go(func() { f(h, info) })
+		}
+	}
 	if res.HeadChanged {
 		head := s.eng.HeadState()
 		s.pool.prune(head)
@@ -742,4 +752,11 @@ func (s *Service) Register(ctx context.Context, body *vm.RegisterSession) ([32]b
 		return h, nil // already submitted (a second seal of one recording)
 	}
 	return s.submitLocked(ctx, body)
+}
+
+// BlockInfo describes a block this node executed (validation proofs).
+func (s *Service) BlockInfo(hash [32]byte) (consensus.BlockInfo, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.eng.BlockInfo(hash)
 }

@@ -49,6 +49,9 @@ type Config struct {
 	// Accepted, if set, is called with every proof from the network the
 	// validator accepted (measurements, tests). It must not block.
 	Accepted func(p *consensus.Proof)
+	// Blocks, if set, describes the blocks this node validated, so that
+	// validation proofs can be checked; without it they are refused.
+	Blocks func(hash [32]byte) (consensus.BlockInfo, bool)
 	// Proofs, if set, receives every proof admitted (this node's own and
 	// the network's) with its encoding: the chain includes them in
 	// blocks. It must not block.
@@ -185,14 +188,19 @@ func (s *Service) Publish(ctx context.Context, p *consensus.Proof) error {
 	return nil
 }
 
-// verifyContext is what proofs are checked against. Before the data
-// chain exists there are no anchored storage claims and no blocks:
-// storage and validation proofs cannot be checked and are refused.
+// verifyContext is what proofs are checked against. There are no
+// anchored storage claims yet, so storage proofs cannot be checked and are
+// refused; validation proofs are checked against the blocks the chain
+// executed (Config.Blocks).
 func (s *Service) verifyContext() consensus.VerifyContext {
+	blocks := s.cfg.Blocks
+	if blocks == nil {
+		blocks = func([32]byte) (consensus.BlockInfo, bool) { return consensus.BlockInfo{}, false }
+	}
 	return consensus.VerifyContext{
 		Seeds:  s.chain,
 		Claims: func(peer.ID, consensus.Slot) (*consensus.ClaimSet, bool) { return nil, false },
-		Block:  func([32]byte) (consensus.BlockInfo, bool) { return consensus.BlockInfo{}, false },
+		Block:  blocks,
 		// Pool membership is chain state too; until then only this
 		// node's own pool claim is known.
 		PoolMember: func(pool []byte, node peer.ID) bool { return node == s.self && slices.Equal(pool, s.cfg.Pool) },
@@ -282,7 +290,9 @@ func (s *Service) validate(ctx context.Context, from peer.ID, msg *pubsub.Messag
 // a moment too late, or twice: they are ignored, not held against it.
 func timing(err error) bool {
 	return errors.Is(err, consensus.ErrDuplicate) || errors.Is(err, consensus.ErrSlotOutOfWindow) ||
-		errors.Is(err, consensus.ErrReplay) || errors.Is(err, consensus.ErrDedupFull) || errors.Is(err, consensus.ErrUnknownSeed)
+		errors.Is(err, consensus.ErrReplay) || errors.Is(err, consensus.ErrDedupFull) || errors.Is(err, consensus.ErrUnknownSeed) ||
+		// A validation proof may outrun its block to this node.
+		errors.Is(err, consensus.ErrUnknownBlock)
 }
 
 // drain keeps the subscription read; the validator did the work.
