@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	filippo.io/edwards25519 v1.1.0
+	github.com/cretz/bine v0.2.1-0.20221201125941-b9d31d9c7866
 	github.com/fxamacker/cbor/v2 v2.9.1
 	github.com/ipfs/go-cid v0.6.2
 	github.com/ipfs/go-datastore v0.9.2

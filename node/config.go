@@ -46,6 +46,68 @@ type Config struct {
 	Meta      MetaConfig      `toml:"meta"`
 	Poot      PootConfig      `toml:"poot"`
 	Chain     ChainConfig     `toml:"chain"`
+	Tor       TorConfig       `toml:"tor"`
+}
+
+// TorConfig says how the node reaches Tor when its transports include
+// "tor" (see docs/tor.md).
+type TorConfig struct {
+	// Control attaches to a running tor by its control port
+	// ("127.0.0.1:9051" or "unix:/run/tor/control"); empty: the node
+	// starts and owns a tor process.
+	Control         string `toml:"control"`
+	ControlPassword string `toml:"control_password"`
+	// Binary is the tor the node starts; empty: tor on PATH.
+	Binary string `toml:"binary"`
+	// OnionPort is the port of the node's onion service.
+	OnionPort int `toml:"onion_port"`
+	// BootstrapTimeout bounds the wait for tor to bootstrap at start.
+	BootstrapTimeout Duration `toml:"bootstrap_timeout"`
+	// Torrc holds extra torrc lines for the tor the node starts (a
+	// private test network's DirAuthority lines).
+	Torrc string `toml:"torrc"`
+}
+
+// TorOnly reports whether the node runs in Tor-only mode: "tor" is its
+// only transport.
+func (c Config) TorOnly() bool {
+	return len(c.P2P.Transports) == 1 && c.P2P.Transports[0] == p2p.TorTransport
+}
+
+// UsesTor reports whether "tor" is among the node's transports.
+func (c Config) UsesTor() bool { return slices.Contains(c.P2P.Transports, p2p.TorTransport) }
+
+// TransportMode names the transport choice of `lucid init --transport`:
+// "tor" (onion only, production), "mixed" (onion and TCP, for relays and
+// development) or "tcp" (TCP and QUIC, tests and local testnets).
+func TransportMode(mode string) ([]string, error) {
+	switch mode {
+	case "tor":
+		return []string{p2p.TorTransport}, nil
+	case "mixed":
+		return []string{p2p.TorTransport, "tcp"}, nil
+	case "tcp":
+		return []string{"tcp", "quic"}, nil
+	}
+	return nil, fmt.Errorf("transport %q: want tor, mixed or tcp", mode)
+}
+
+// WithTransport sets the transports and listen addresses of a mode: Tor
+// listens on its onion service only (its address comes from the onion
+// key), mixed adds TCP.
+func (c Config) WithTransport(mode string) (Config, error) {
+	ts, err := TransportMode(mode)
+	if err != nil {
+		return c, err
+	}
+	c.P2P.Transports = ts
+	switch mode {
+	case "tor":
+		c.P2P.Listen = nil
+	case "mixed":
+		c.P2P.Listen = []string{fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultP2PPort)}
+	}
+	return c, nil
 }
 
 // ChainConfig selects the data chain this node follows.
@@ -226,6 +288,7 @@ func DefaultConfig(profile p2p.Profile) Config {
 		Meta:      MetaConfig{SyncInterval: Duration(meta.DefaultSyncInterval), Retention: Duration(crdt.DefaultRetention)},
 		Poot:      PootConfig{SlotLength: Duration(consensus.DefaultParams().SlotLength), Genesis: consensus.DefaultParams().Genesis, Beacons: true},
 		Chain:     ChainConfig{Produce: true, SnapshotSync: true},
+		Tor:       TorConfig{OnionPort: DefaultP2PPort, BootstrapTimeout: Duration(3 * time.Minute)},
 		Sessions: SessionsConfig{
 			Access:      "allow-all",
 			MaxDuration: Duration(8 * time.Hour),
@@ -276,8 +339,16 @@ func (c Config) Validate() error {
 	if err := p2p.Profile(c.Node.Profile).Valid(); err != nil {
 		errs = append(errs, fmt.Errorf("node.profile: %w", err))
 	}
-	if _, err := p2p.ResolveTransports(c.P2P.Transports); err != nil {
+	// The tor transport exists once the node has started tor; here it
+	// only has to be a known name.
+	if _, err := p2p.ResolveTransports(c.P2P.Transports, p2p.Transport{Name: p2p.TorTransport}); err != nil {
 		errs = append(errs, fmt.Errorf("p2p.transports: %w", err))
+	}
+	if c.TorOnly() {
+		errs = append(errs, c.torOnlyErrors()...)
+	}
+	if c.UsesTor() && (c.Tor.OnionPort < 1 || c.Tor.OnionPort > 65535) {
+		errs = append(errs, fmt.Errorf("tor.onion_port: %d is not a port", c.Tor.OnionPort))
 	}
 	for _, field := range []struct {
 		name  string
@@ -454,9 +525,15 @@ profile = {{printf "%q" .Node.Profile}}
 region = {{printf "%q" .Node.Region}}
 
 [p2p]
-# Transports, in order of preference: "tcp", "quic".
+# Transports, in order of preference: "tor", "tcp", "quic". ["tor"] alone
+# is Tor-only mode: the node listens only on its onion service, dials and
+# advertises only onion addresses, makes no DNS lookups, and refuses to
+# start without a working tor (it never falls back to clearnet). ["tor",
+# "tcp"] is mixed mode, for relays and development.
 transports = {{list .P2P.Transports}}
-# Multiaddrs to listen on. Port 0 picks a free port.
+# Multiaddrs to listen on. Port 0 picks a free port. With "tor" the onion
+# service (/onion3/<address>:<tor.onion_port>) is added: its address comes
+# from onion.key in the home and stays the same across restarts.
 listen = {{list .P2P.Listen}}
 # Multiaddrs to advertise instead of the listen addresses (for a port
 # forwarded on a router). Empty: advertise what the host observes.
@@ -552,6 +629,20 @@ produce = {{.Chain.Produce}}
 # vouch for (checked against that block's state root) instead of
 # replaying every block since genesis.
 snapshot_sync = {{.Chain.SnapshotSync}}
+
+[tor]
+# Used when p2p.transports includes "tor". Empty control: the node starts
+# its own tor (Debian package tor) with its data in <home>/tor; else attach
+# to a running tor's control port ("127.0.0.1:9051" or
+# "unix:/run/tor/control", cookie authentication or control_password).
+control = {{printf "%q" .Tor.Control}}
+control_password = {{printf "%q" .Tor.ControlPassword}}
+binary = {{printf "%q" .Tor.Binary}}
+onion_port = {{.Tor.OnionPort}}
+# How long tor may take to bootstrap before the node gives up starting.
+bootstrap_timeout = "{{.Tor.BootstrapTimeout}}"
+# Extra torrc lines for the tor the node starts (private test networks).
+torrc = {{printf "%q" .Tor.Torrc}}
 `))
 
 // Render writes the config as commented TOML.
@@ -561,4 +652,26 @@ func (c Config) Render() ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// torOnlyErrors refuses, in Tor-only mode, every configured address that
+// would make the node listen on, dial or advertise clearnet: it fails
+// closed rather than leak.
+func (c Config) torOnlyErrors() []error {
+	var errs []error
+	for _, f := range []struct {
+		name  string
+		addrs []string
+	}{{"p2p.listen", c.P2P.Listen}, {"p2p.announce", c.P2P.Announce}, {"p2p.bootstrap", c.P2P.Bootstrap}} {
+		as, err := parseMultiaddrs(f.addrs)
+		if err != nil {
+			continue // reported by Validate
+		}
+		for _, a := range as {
+			if !p2p.IsOnion(a) {
+				errs = append(errs, fmt.Errorf("%s: %s is not an onion address, and transports = [\"tor\"] allows only onion addresses", f.name, a))
+			}
+		}
+	}
+	return errs
 }

@@ -53,6 +53,9 @@ func ResolveTransports(names []string, extra ...Transport) ([]Transport, error) 
 			return nil, fmt.Errorf("transport %q listed twice", name)
 		}
 		j := slices.IndexFunc(avail, func(t Transport) bool { return t.Name == name })
+		if j < 0 && name == TorTransport {
+			return nil, fmt.Errorf("transport %q needs a running tor: the node starts it (package p2p/tor)", name)
+		}
 		if j < 0 {
 			return nil, fmt.Errorf("unknown transport %q (available: %s)", name, transportNames(avail))
 		}
@@ -87,6 +90,13 @@ type HostConfig struct {
 	// ProtocolPeerLimits caps the concurrent inbound streams one peer may
 	// hold per protocol, so no peer can take all of a resource.
 	ProtocolPeerLimits map[protocol.ID]int
+	// OnionOnly makes a Tor-only host: it dials, accepts and advertises
+	// onion addresses only, and resolves no DNS name. It fails closed: a
+	// clearnet address is refused, never used.
+	OnionOnly bool
+	// Advertise, if set, filters the addresses the host advertises after
+	// Announce (a node hides its onion address until it is reachable).
+	Advertise func([]ma.Multiaddr) []ma.Multiaddr
 }
 
 // NewHost builds a libp2p host with Noise and yamux over the configured
@@ -131,10 +141,33 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	} else {
 		opts = append(opts, libp2p.ListenAddrs(cfg.Listen...))
 	}
-	if len(cfg.Announce) > 0 {
-		announce := slices.Clone(cfg.Announce)
-		opts = append(opts, libp2p.AddrsFactory(func([]ma.Multiaddr) []ma.Multiaddr { return announce }))
+	if cfg.OnionOnly {
+		for _, l := range cfg.Listen {
+			if !IsOnion(l) {
+				return nil, fmt.Errorf("%w: listen address %s", ErrClearnet, l)
+			}
+		}
+		for _, t := range cfg.Transports {
+			if t.Name != TorTransport {
+				return nil, fmt.Errorf("%w: transport %q in a Tor-only host", ErrClearnet, t.Name)
+			}
+		}
+		opts = append(opts, libp2p.ConnectionGater(onionGater{}), libp2p.MultiaddrResolver(noDNS{}))
 	}
+	announce := slices.Clone(cfg.Announce)
+	onionOnly, advertise := cfg.OnionOnly, cfg.Advertise
+	opts = append(opts, libp2p.AddrsFactory(func(as []ma.Multiaddr) []ma.Multiaddr {
+		if len(announce) > 0 {
+			as = slices.Clone(announce)
+		}
+		if onionOnly {
+			as = OnlyOnion(as)
+		}
+		if advertise != nil {
+			as = advertise(as)
+		}
+		return as
+	}))
 	if cfg.Registerer != nil {
 		opts = append(opts, libp2p.PrometheusRegisterer(cfg.Registerer))
 	} else {

@@ -81,7 +81,7 @@ func newKey(t testing.TB) (crypto.PrivKey, peer.ID) {
 
 // startNodes starts n connected nodes on loopback, each with a PoOT
 // service feeding its chain service; node 0 is the genesis bootstrap.
-func startNodes(t testing.TB, n int) ([]*testNode, *chain.Genesis) {
+func startNodes(t testing.TB, n int, tweak ...func(*chain.Genesis)) ([]*testNode, *chain.Genesis) {
 	t.Helper()
 	nodes := make([]*testNode, n)
 	for i := range nodes {
@@ -103,6 +103,10 @@ func startNodes(t testing.TB, n int) ([]*testNode, *chain.Genesis) {
 		}
 	}
 	g := testGenesis(t, nodes[0].id)
+	for _, f := range tweak {
+		f(g)
+	}
+	require.NoError(t, g.Validate())
 	for _, nd := range nodes {
 		startServices(t, nd, g)
 	}

@@ -159,7 +159,11 @@ func TestLeaderOfflineFallback(t *testing.T) {
 // than the confirmation depth) and both sides keep producing; after the
 // heal every node holds one chain, and no node's final blocks changed.
 func TestPartitionHeal(t *testing.T) {
-	nodes, g := startNodes(t, 6)
+	// Finality twelve blocks deep: on a loaded machine (race detector,
+	// parallel packages) a lagging side can have forked a few blocks
+	// before the partition began, and the test is about healing a
+	// partition shorter than the finality depth.
+	nodes, g := startNodes(t, 6, func(g *chain.Genesis) { g.Params["confirmation_blocks"] = 12 })
 	p := params(t, g)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
