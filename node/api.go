@@ -138,6 +138,8 @@ type Info struct {
 	// Capacity is the last record this node published; absent for clients
 	// and before the first publication.
 	Capacity *capacity.Record `json:"capacity,omitempty"`
+	// Tor is the node's Tor state when it uses Tor.
+	Tor *TorStatus `json:"tor,omitempty"`
 }
 
 // PeerInfo is one connected peer.
@@ -219,6 +221,7 @@ type Service struct {
 	identity   *ecdh.PrivateKey // opens sealed metadata fields sealed to this node
 	poot       *poot.Service
 	chain      *nodechain.Service
+	tor        *torRuntime
 }
 
 var _ API = (*Service)(nil)
@@ -243,6 +246,7 @@ func (s *Service) NodeInfo(context.Context) (Info, error) {
 	if s.capacity != nil {
 		info.Capacity = s.capacity()
 	}
+	info.Tor = s.tor.status()
 	return info, nil
 }
 

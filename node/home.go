@@ -37,6 +37,12 @@ func (h Home) ConfigPath() string   { return filepath.Join(h.Dir, "config.toml")
 func (h Home) TokenPath() string    { return filepath.Join(h.Dir, "api.token") }
 func (h Home) DataDir() string      { return filepath.Join(h.Dir, "data") }
 
+// TorDir is the data directory of the tor the node starts.
+func (h Home) TorDir() string { return filepath.Join(h.Dir, "tor") }
+
+// OnionKeyPath holds the onion service key: the node's onion address.
+func (h Home) OnionKeyPath() string { return filepath.Join(h.Dir, "onion.key") }
+
 // GenesisPath is where the chain genesis file is looked for by default.
 func (h Home) GenesisPath() string { return filepath.Join(h.Dir, "genesis.json") }
 

@@ -55,6 +55,11 @@ type Health struct {
 	LastPublishError  string    `json:"last_publish_error,omitempty"`
 	SessionsHosted    int       `json:"sessions_hosted"`
 	SessionsClient    int       `json:"sessions_client"`
+	// Tor: bootstrap progress and whether the onion service answered the
+	// node's own dial through Tor (the answer to "why is my node
+	// unreachable?").
+	Tor    *TorStatus `json:"tor,omitempty"`
+	Reason string     `json:"reason,omitempty"` // why the status is degraded
 }
 
 // healthz answers 200 while the node serves. "degraded" tells the operator
@@ -77,7 +82,13 @@ func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 	}
 	h.SessionsHosted, h.SessionsClient = n.sess.Active()
 	if len(n.cfg.P2P.Bootstrap) > 0 && h.RoutingTableSize == 0 {
-		h.Status = "degraded"
+		h.Status, h.Reason = "degraded", "no peers in the routing table"
+	}
+	if h.Tor = n.tor.status(); h.Tor != nil && h.Tor.Onion != "" && !h.Tor.Reachable {
+		h.Status, h.Reason = "degraded", "onion service not reachable through Tor yet"
+		if h.Tor.LastError != "" {
+			h.Reason += ": " + h.Tor.LastError
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(h)

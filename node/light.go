@@ -2,7 +2,10 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"time"
 
 	"github.com/ipfs/go-datastore"
@@ -17,6 +20,7 @@ import (
 // identity and keeps nothing on disk.
 type Light struct {
 	net *p2p.Network
+	tor *torRuntime
 	*Service
 }
 
@@ -35,19 +39,37 @@ func StartLight(ctx context.Context, cfg Config, opts Options) (*Light, error) {
 	if err != nil {
 		return nil, err
 	}
-	nw, err := joinNetwork(key, cfg, p2p.DHTClient, dssync.MutexWrap(datastore.NewMapDatastore()), nil, opts)
+	var extras hostExtras
+	var rt *torRuntime
+	if cfg.UsesTor() {
+		// A dial-only tor of its own, in a directory that goes with it.
+		dir, err := os.MkdirTemp("", "lucid-client-tor-")
+		if err != nil {
+			return nil, err
+		}
+		if rt, err = startTor(ctx, cfg, dir, "", slog.Default()); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+		rt.tempDir = dir
+		extras = rt.hostExtras(cfg)
+		opts.ExtraTransports = append(opts.ExtraTransports, rt.transport())
+	}
+	nw, err := joinNetwork(key, cfg, p2p.DHTClient, dssync.MutexWrap(datastore.NewMapDatastore()), nil, opts, extras)
 	if err != nil {
+		_ = rt.close()
 		return nil, err
 	}
 	if err := nw.Bootstrap(ctx); err != nil {
 		_ = nw.Close()
+		_ = rt.close()
 		return nil, fmt.Errorf("join network: %w", err)
 	}
-	return &Light{net: nw, Service: &Service{
+	return &Light{net: nw, tor: rt, Service: &Service{
 		net: nw, started: opts.Now(), now: opts.Now, profile: p2p.Profile(cfg.Node.Profile),
-		transports: cfg.P2P.Transports, client: true,
+		transports: cfg.P2P.Transports, client: true, tor: rt,
 	}}, nil
 }
 
-// Close leaves the network.
-func (l *Light) Close() error { return l.net.Close() }
+// Close leaves the network (and stops its tor).
+func (l *Light) Close() error { return errors.Join(l.net.Close(), l.tor.close()) }

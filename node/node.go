@@ -87,6 +87,7 @@ type Node struct {
 	rec   *recorder
 
 	meta     *meta.Replica
+	tor      *torRuntime
 	chain    *nodechain.Service
 	anchors  *anchorer
 	poot     *poot.Service
@@ -144,14 +145,27 @@ func Start(ctx context.Context, home Home, cfg Config, opts Options) (*Node, err
 	if opts.Role == RoleClient {
 		mode = p2p.DHTClient
 	}
-	if n.net, err = joinNetwork(key, cfg, mode, n.store, n.reg, opts); err != nil {
+	var extras hostExtras
+	if cfg.UsesTor() {
+		keyPath := home.OnionKeyPath()
+		if opts.Role == RoleClient {
+			keyPath = "" // a client only dials out
+		}
+		if n.tor, err = startTor(ctx, cfg, home.TorDir(), keyPath, n.log); err != nil {
+			return nil, err
+		}
+		n.tor.registerMetrics(n.reg)
+		extras = n.tor.hostExtras(cfg)
+		opts.ExtraTransports = append(opts.ExtraTransports, n.tor.transport())
+	}
+	if n.net, err = joinNetwork(key, cfg, mode, n.store, n.reg, opts, extras); err != nil {
 		return nil, err
 	}
 
 	loopCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	m := newMetrics(n.reg, n.net)
-	n.svc = &Service{net: n.net, started: n.started, now: opts.Now, profile: profile, transports: cfg.P2P.Transports, client: opts.Role == RoleClient}
+	n.svc = &Service{net: n.net, started: n.started, now: opts.Now, profile: profile, transports: cfg.P2P.Transports, client: opts.Role == RoleClient, tor: n.tor}
 	if opts.Role == RoleNode {
 		n.pub = newCapacityPublisher(n.net, n.store, key, cfg, home.DataDir(), n.log, opts.Now, m)
 		n.svc.capacity = n.pub.Last
@@ -200,8 +214,22 @@ func Start(ctx context.Context, home Home, cfg Config, opts Options) (*Node, err
 	if opts.Role == RoleNode {
 		n.wg.Go(func() { n.joinLoop(loopCtx) })
 	}
+	if n.tor != nil && n.tor.addr != nil {
+		n.wg.Go(func() { n.tor.checkLoop(loopCtx) })
+	}
 	if n.pub != nil {
-		n.wg.Go(func() { n.pub.run(loopCtx) })
+		n.wg.Go(func() {
+			// An onion-only node has no address to publish until its
+			// onion service is reachable.
+			if n.tor != nil && n.tor.addr != nil && n.cfg.TorOnly() {
+				select {
+				case <-loopCtx.Done():
+					return
+				case <-n.tor.ready():
+				}
+			}
+			n.pub.run(loopCtx)
+		})
 	}
 	n.log.Info("node started", "peer", n.net.Host.ID(), "addrs", n.net.Host.Addrs(), "api", n.apiAddr.String(), "profile", profile)
 	started = true
@@ -210,7 +238,7 @@ func Start(ctx context.Context, home Home, cfg Config, opts Options) (*Node, err
 
 // joinNetwork builds the host and joins the DHT and GossipSub. Nodes and
 // short-lived clients share it; the mode and datastore differ.
-func joinNetwork(key crypto.PrivKey, cfg Config, mode p2p.DHTMode, ds datastore.Batching, reg prometheus.Registerer, opts Options) (*p2p.Network, error) {
+func joinNetwork(key crypto.PrivKey, cfg Config, mode p2p.DHTMode, ds datastore.Batching, reg prometheus.Registerer, opts Options, extras hostExtras) (*p2p.Network, error) {
 	transports, err := p2p.ResolveTransports(cfg.P2P.Transports, opts.ExtraTransports...)
 	if err != nil {
 		return nil, err
@@ -234,6 +262,11 @@ func joinNetwork(key crypto.PrivKey, cfg Config, mode p2p.DHTMode, ds datastore.
 		if hc.Announce, err = parseMultiaddrs(cfg.P2P.Announce); err != nil {
 			return nil, err
 		}
+		hc.Listen = append(hc.Listen, extras.listen...)
+	}
+	hc.OnionOnly, hc.Advertise = extras.onionOnly, extras.advertise
+	if extras.dialTimeout > 0 {
+		hc.DialTimeout = extras.dialTimeout
 	}
 	h, err := p2p.NewHost(hc)
 	if err != nil {
@@ -411,6 +444,10 @@ func (n *Node) shutdown(ctx context.Context) error {
 		if err := n.net.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("network: %w", err))
 		}
+	}
+	// After the host: its listener is the onion service.
+	if err := n.tor.close(); err != nil {
+		errs = append(errs, fmt.Errorf("tor: %w", err))
 	}
 	if n.store != nil {
 		if err := n.store.Close(); err != nil {

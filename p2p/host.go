@@ -97,6 +97,8 @@ type HostConfig struct {
 	// Advertise, if set, filters the addresses the host advertises after
 	// Announce (a node hides its onion address until it is reachable).
 	Advertise func([]ma.Multiaddr) []ma.Multiaddr
+	// DialTimeout bounds one dial (0: 15 s; onion dials need more).
+	DialTimeout time.Duration
 }
 
 // NewHost builds a libp2p host with Noise and yamux over the configured
@@ -131,8 +133,12 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 		// A private network has no use for the public relay, AutoNAT or
 		// hole-punching services; they would only open ways in from outside.
 		libp2p.DisableRelay(),
-		libp2p.WithDialTimeout(15 * time.Second),
 	}
+	dialTimeout := cfg.DialTimeout
+	if dialTimeout <= 0 {
+		dialTimeout = 15 * time.Second
+	}
+	opts = append(opts, libp2p.WithDialTimeout(dialTimeout))
 	for _, t := range cfg.Transports {
 		opts = append(opts, t.Option)
 	}

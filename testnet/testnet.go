@@ -18,6 +18,7 @@ import (
 	"github.com/lucidnet/lucid/chain"
 	"github.com/lucidnet/lucid/node"
 	"github.com/lucidnet/lucid/p2p"
+	"github.com/lucidnet/lucid/testnet/tornet"
 )
 
 // Options shape an in-process network.
@@ -34,6 +35,9 @@ type Options struct {
 	// Chain runs a data chain: a development genesis (one-second slots)
 	// with node 0 as its bootstrap node, in every home.
 	Chain bool
+	// Tor makes every node onion-only on this private Tor network: each
+	// starts its own tor with the network's client settings.
+	Tor *tornet.Network
 }
 
 // Network is a running in-process network. Node 0 is every other node's
@@ -98,6 +102,9 @@ func Start(ctx context.Context, opts Options) (nw *Network, err error) {
 	var bootstrap []string
 	for i := range opts.Nodes {
 		cfg := NodeConfig(opts.Transports, bootstrap)
+		if opts.Tor != nil {
+			cfg = TorNodeConfig(cfg, opts.Tor)
+		}
 		if opts.Configure != nil {
 			opts.Configure(i, &cfg)
 		}
@@ -120,12 +127,31 @@ func Start(ctx context.Context, opts Options) (nw *Network, err error) {
 		}
 		nw.Nodes, nw.Homes, nw.configs = append(nw.Nodes, n), append(nw.Homes, home), append(nw.configs, cfg)
 		if i == 0 {
-			if bootstrap, err = BootstrapAddrs(n.Network().Host.ID(), n.Network().Host.Addrs()); err != nil {
+			if bootstrap, err = BootstrapAddrs(n.Network().Host.ID(), nodeAddrs(n)); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return nw, nil
+}
+
+// nodeAddrs are the addresses others reach a node at: its onion address
+// when it has one (advertised only once reachable, but known at once).
+func nodeAddrs(n *node.Node) []ma.Multiaddr {
+	if o := n.Onion(); o != nil {
+		return []ma.Multiaddr{o}
+	}
+	return n.Network().Host.Addrs()
+}
+
+// TorNodeConfig makes a testnet node onion-only on a private Tor network:
+// it starts its own tor with the network's client settings.
+func TorNodeConfig(cfg node.Config, tn *tornet.Network) node.Config {
+	cfg.P2P.Transports = []string{p2p.TorTransport}
+	cfg.P2P.Listen = nil
+	cfg.Tor.Torrc = tn.ClientTorrc()
+	cfg.Tor.BootstrapTimeout = node.Duration(time.Minute)
+	return cfg
 }
 
 // BootstrapAddrs turns a peer's listen addresses into /p2p/ multiaddrs that
@@ -144,7 +170,7 @@ func BootstrapAddrs(id peer.ID, addrs []ma.Multiaddr) ([]string, error) {
 
 // Bootstrap is the address list of node 0.
 func (nw *Network) Bootstrap() []string {
-	addrs, _ := BootstrapAddrs(nw.Nodes[0].Network().Host.ID(), nw.Nodes[0].Network().Host.Addrs())
+	addrs, _ := BootstrapAddrs(nw.Nodes[0].Network().Host.ID(), nodeAddrs(nw.Nodes[0]))
 	return addrs
 }
 
@@ -184,7 +210,7 @@ func (nw *Network) bootstrapOf(i int) []string {
 	if i >= len(nw.Nodes) {
 		return nil
 	}
-	addrs, _ := BootstrapAddrs(nw.Nodes[i].Network().Host.ID(), nw.Nodes[i].Network().Host.Addrs())
+	addrs, _ := BootstrapAddrs(nw.Nodes[i].Network().Host.ID(), nodeAddrs(nw.Nodes[i]))
 	return addrs
 }
 

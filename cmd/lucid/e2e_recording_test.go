@@ -118,7 +118,7 @@ func TestRecordingStatsWithoutANode(t *testing.T) {
 		t.Skip("runs recorder processes")
 	}
 	home := filepath.Join(t.TempDir(), "home")
-	lucid(t, "init", "--home", home)
+	lucid(t, "init", "--home", home, "--transport", "tcp")
 	dir := node.Home{Dir: home}.RecordingsDir()
 	var st *media.FileStore
 	want := map[string]catalog.Row{}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/lucidnet/lucid/node"
 	"github.com/lucidnet/lucid/node/poot"
+	"github.com/lucidnet/lucid/testnet/tornet/tortest"
 )
 
 // lucidBin is the binary under test, built once by TestMain.
@@ -39,6 +40,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	code := m.Run()
+	tortest.StopShared()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -57,7 +59,7 @@ func lucid(t *testing.T, args ...string) []byte {
 
 func TestInitAndID(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "home")
-	first := lucid(t, "init", "--home", home)
+	first := lucid(t, "init", "--home", home, "--transport", "tcp")
 	require.Contains(t, string(first), "(created)")
 
 	var id idReport
@@ -66,7 +68,7 @@ func TestInitAndID(t *testing.T) {
 	require.False(t, id.Running)
 	require.Len(t, id.Addrs, 2)
 
-	second := lucid(t, "init", "--home", home)
+	second := lucid(t, "init", "--home", home, "--transport", "tcp")
 	require.Contains(t, string(second), "kept existing")
 	require.Contains(t, string(second), id.PeerID)
 
@@ -86,7 +88,7 @@ func TestInitAndID(t *testing.T) {
 // authenticated API, and on SIGTERM stops cleanly, flushing its datastore.
 func TestNodeRunServesAPIAndStopsCleanly(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "home")
-	lucid(t, "init", "--home", home, "--listen", "/ip4/127.0.0.1/tcp/0", "--api-listen", "127.0.0.1:0")
+	lucid(t, "init", "--home", home, "--transport", "tcp", "--listen", "/ip4/127.0.0.1/tcp/0", "--api-listen", "127.0.0.1:0")
 	var logs bytes.Buffer
 	cmd := exec.Command(lucidBin, "node", "run", "--home", home, "--log-format", "json")
 	cmd.Stderr = &logs

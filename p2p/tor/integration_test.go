@@ -22,13 +22,14 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/lucidnet/lucid/testnet/tornet"
+	"github.com/lucidnet/lucid/testnet/tornet/tortest"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	// The shared private network would otherwise outlive the test binary
 	// until tor notices its owner is gone.
-	tornet.StopShared()
+	tortest.StopShared()
 	os.Exit(code)
 }
 
@@ -156,7 +157,7 @@ func connectAndEcho(t *testing.T, from host.Host, to peer.ID, addr ma.Multiaddr,
 }
 
 func TestOnionHosts(t *testing.T) {
-	net := tornet.Shared(t)
+	net := tortest.Shared(t)
 	base := t.TempDir()
 
 	// A's onion key lives in its "node home", like a real node's.
@@ -219,7 +220,7 @@ func TestOnionHosts(t *testing.T) {
 }
 
 func TestAttachExistingTor(t *testing.T) {
-	net := tornet.Shared(t)
+	net := tortest.Shared(t)
 	base := t.TempDir()
 	owner := startClientTor(t, net, filepath.Join(base, "owner"))
 	torB := startClientTor(t, net, filepath.Join(base, "b"))

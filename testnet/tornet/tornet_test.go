@@ -1,4 +1,4 @@
-package tornet
+package tornet_test
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/lucidnet/lucid/testnet/tornet"
+	"github.com/lucidnet/lucid/testnet/tornet/tortest"
 	"io"
 	"net"
 	"os"
@@ -20,14 +22,14 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	StopShared()
+	tortest.StopShared()
 	os.Exit(code)
 }
 
 // End to end: one client tor publishes an onion service in front of a Go echo
 // listener, another dials it through its SOCKS port, and the bytes come back.
 func TestOnionServiceEcho(t *testing.T) {
-	n := Shared(t)
+	n := tortest.Shared(t)
 	tm := n.Timings()
 	t.Logf("network: keygen %v, spawn %v, consensus %v after spawn",
 		tm.Keygen.Round(time.Millisecond), tm.Spawn.Round(time.Millisecond), tm.Consensus.Round(time.Millisecond))
@@ -92,7 +94,7 @@ func TestOnionServiceEcho(t *testing.T) {
 		t.Logf("attempt %d: %v", attempt, lastErr)
 		select {
 		case <-ctx.Done():
-			t.Fatalf("no echo through %s.onion within 60 s: %v\n%s", host, lastErr, svc.tail()+"\n"+cli.tail())
+			t.Fatalf("no echo through %s.onion within 60 s: %v\n%s", host, lastErr, svc.logTail()+"\n"+cli.logTail())
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
@@ -103,11 +105,11 @@ func TestOnionServiceEcho(t *testing.T) {
 
 func TestStartWithoutTor(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	if err := Available(); !errors.Is(err, exec.ErrNotFound) {
+	if err := tornet.Available(); !errors.Is(err, exec.ErrNotFound) {
 		t.Fatalf("Available() = %v, want exec.ErrNotFound", err)
 	}
 	dir := filepath.Join(t.TempDir(), "net")
-	n, err := Start(context.Background(), Config{Dir: dir})
+	n, err := tornet.Start(context.Background(), tornet.Config{Dir: dir})
 	if err == nil {
 		n.Stop()
 		t.Fatal("Start succeeded without tor on PATH")
@@ -124,7 +126,7 @@ func TestStartWithoutTor(t *testing.T) {
 
 // A Dir that holds someone else's files must never be wiped.
 func TestStartRefusesForeignDir(t *testing.T) {
-	if err := Available(); err != nil {
+	if err := tornet.Available(); err != nil {
 		t.Skipf("tor not installed: %v", err)
 	}
 	dir := t.TempDir()
@@ -132,7 +134,7 @@ func TestStartRefusesForeignDir(t *testing.T) {
 	if err := os.WriteFile(keep, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n, err := Start(context.Background(), Config{Dir: dir})
+	n, err := tornet.Start(context.Background(), tornet.Config{Dir: dir})
 	if err == nil {
 		n.Stop()
 		t.Fatal("Start used a non-empty foreign Dir")
@@ -150,7 +152,7 @@ type client struct {
 
 // startClient runs a client tor of n with extra torrc lines; it is stopped
 // when the test ends.
-func startClient(t *testing.T, n *Network, dir, extra string) *client {
+func startClient(t *testing.T, n *tornet.Network, dir, extra string) *client {
 	t.Helper()
 	if err := os.Chmod(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -204,17 +206,17 @@ func (c *client) waitLog(ctx context.Context, s string) error {
 		}
 		select {
 		case <-c.done:
-			return fmt.Errorf("client tor in %s exited before %q:\n%s", c.dir, s, c.tail())
+			return fmt.Errorf("client tor in %s exited before %q:\n%s", c.dir, s, c.logTail())
 		case <-ctx.Done():
-			return fmt.Errorf("client tor in %s: no %q: %w\n%s", c.dir, s, ctx.Err(), c.tail())
+			return fmt.Errorf("client tor in %s: no %q: %w\n%s", c.dir, s, ctx.Err(), c.logTail())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
-func (c *client) tail() string {
-	return "--- " + c.dir + "\n" + tail(filepath.Join(c.dir, "notice.log"), 15) +
-		"\n" + tail(filepath.Join(c.dir, "stdout.log"), 5)
+func (c *client) logTail() string {
+	return "--- " + c.dir + "\n" + tornet.Tail(filepath.Join(c.dir, "notice.log"), 15) +
+		"\n" + tornet.Tail(filepath.Join(c.dir, "stdout.log"), 5)
 }
 
 func waitFile(ctx context.Context, file string) (string, error) {

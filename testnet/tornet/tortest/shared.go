@@ -1,4 +1,8 @@
-package tornet
+// Package tortest shares one private Tor network (package tornet) among
+// the tests of a test binary. It is kept apart from tornet so that the
+// lucid binary, which runs tornet for `lucid testnet up --tor`, does not
+// link package testing.
+package tortest
 
 import (
 	"context"
@@ -6,13 +10,15 @@ import (
 	"os"
 	"sync"
 	"testing"
+
+	"github.com/lucidnet/lucid/testnet/tornet"
 )
 
 // shared is the one network of a test binary: starting one costs 10-20 s
 // and ~265 MiB, while each test only needs its own client tors.
 var shared struct {
 	mu  sync.Mutex
-	n   *Network
+	n   *tornet.Network
 	err error
 }
 
@@ -21,9 +27,9 @@ var shared struct {
 // process via __OwningControllerProcess). Without tor it calls t.Skip with a
 // visible message ("tor not installed: ..."), unless the env var
 // LUCID_TOR_TESTS=1 is set (CI), in which case it fails the test.
-func Shared(t testing.TB) *Network {
+func Shared(t testing.TB) *tornet.Network {
 	t.Helper()
-	if err := Available(); err != nil {
+	if err := tornet.Available(); err != nil {
 		if os.Getenv("LUCID_TOR_TESTS") == "1" {
 			t.Fatalf("tor not installed: %v (LUCID_TOR_TESTS=1 requires it)", err)
 		}
@@ -36,7 +42,7 @@ func Shared(t testing.TB) *Network {
 	if shared.n == nil && shared.err == nil {
 		// No Config.Log: the network outlives this test, and t.Log after
 		// the test ends panics.
-		shared.n, shared.err = Start(context.Background(), Config{})
+		shared.n, shared.err = tornet.Start(context.Background(), tornet.Config{})
 		if shared.err == nil {
 			tm := shared.n.Timings()
 			t.Logf("tornet: shared network in %s: keygen %v, spawn %v, consensus %v after spawn",
