@@ -9,7 +9,7 @@ LDFLAGS     := -s -w -X github.com/lucidnet/lucid/node.Version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.0
 NODES       ?= 5
 
-.PHONY: all build run testnet test test-mongo test-short bench lint fuzz cross ci clean
+.PHONY: all build run testnet test test-mongo test-short bench bench-tor lint fuzz cross ci clean
 
 all: build
 
@@ -37,6 +37,12 @@ test-short:
 # recording catalog's MongoDB figures are measured too (LUCID_MONGO=off: not).
 bench:
 	bash .ci/with-mongo.sh $(GO) test -run '^$$' -bench . -timeout 30m $(PKG)
+
+# The Tor transport's benchmarks (setup, throughput, round trips against
+# raw SOCKS streams and TCP) on a private Tor network on loopback; they
+# are also part of `make bench`. Needs the tor package.
+bench-tor:
+	$(GO) test -run '^$$' -bench 'Tor' -timeout 20m ./p2p/tor
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/lucidnet/lucid/chain"
 	"github.com/lucidnet/lucid/node"
+	"github.com/lucidnet/lucid/testnet/tornet"
 )
 
 // UpConfig describes a network of separate node processes.
@@ -31,6 +33,12 @@ type UpConfig struct {
 	StartTimeout time.Duration
 	// Chain runs a data chain (see Options.Chain).
 	Chain bool
+	// Tor starts a private Tor network on loopback (package tornet) and
+	// makes every node onion-only on it.
+	Tor bool
+	// Log receives progress lines (the Tor network's start-up); nil:
+	// discard.
+	Log io.Writer
 }
 
 // ProcNode is one running node process.
@@ -51,7 +59,8 @@ type Cluster struct {
 	Nodes     []*ProcNode
 	Bootstrap []string
 	Dir       string
-	Genesis   *chain.Genesis // with UpConfig.Chain
+	Genesis   *chain.Genesis  // with UpConfig.Chain
+	Tor       *tornet.Network // with UpConfig.Tor
 
 	tempDir bool
 	mu      sync.Mutex
@@ -78,8 +87,19 @@ func Up(ctx context.Context, cfg UpConfig) (c *Cluster, err error) {
 			_ = c.Stop(10 * time.Second)
 		}
 	}()
+	if cfg.Tor {
+		if c.Tor, err = tornet.Start(ctx, tornet.Config{Dir: filepath.Join(c.Dir, "tornet"), Log: cfg.Log}); err != nil {
+			return nil, fmt.Errorf("private Tor network: %w", err)
+		}
+		if cfg.StartTimeout < 2*time.Minute {
+			cfg.StartTimeout = 2 * time.Minute // tor bootstrap and onion publication
+		}
+	}
 	for i := range cfg.Nodes {
 		ncfg := NodeConfig(cfg.Transports, c.Bootstrap)
+		if c.Tor != nil {
+			ncfg = TorNodeConfig(ncfg, c.Tor)
+		}
 		ncfg.Log.Format = "json"
 		home := node.Home{Dir: filepath.Join(c.Dir, fmt.Sprintf("node%d", i))}
 		res, err := node.Init(home, ncfg)
@@ -165,8 +185,13 @@ func (c *Cluster) bootstrapFrom(ctx context.Context, pn *ProcNode) ([]string, er
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, 0, len(info.Addrs))
-	for _, a := range info.Addrs {
+	addrs := info.Addrs
+	if info.Tor != nil && info.Tor.Onion != "" {
+		// Known at once; advertised only once reachable.
+		addrs = []string{info.Tor.Onion}
+	}
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
 		out = append(out, a+"/p2p/"+info.PeerID)
 	}
 	if len(out) == 0 {
@@ -194,6 +219,9 @@ func (c *Cluster) Stop(grace time.Duration) error {
 			<-pn.exited
 			errs = append(errs, fmt.Errorf("node %d (pid %d) did not stop within %s and was killed", pn.Index, pn.PID, grace))
 		}
+	}
+	if c.Tor != nil {
+		errs = append(errs, c.Tor.Stop())
 	}
 	if c.tempDir {
 		errs = append(errs, os.RemoveAll(c.Dir))

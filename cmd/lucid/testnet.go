@@ -26,6 +26,7 @@ func newTestnetUpCmd() *cobra.Command {
 		transports []string
 		noCheck    bool
 		noChain    bool
+		withTor    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -39,7 +40,8 @@ func newTestnetUpCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			ctx := cmd.Context()
 			fmt.Fprintf(out, "starting %d nodes...\n", nodes)
-			c, err := testnet.Up(ctx, testnet.UpConfig{Binary: bin, Nodes: nodes, Dir: dir, Transports: transports, Chain: !noChain})
+			c, err := testnet.Up(ctx, testnet.UpConfig{Binary: bin, Nodes: nodes, Dir: dir, Transports: transports, Chain: !noChain,
+				Tor: withTor, Log: out})
 			if err != nil {
 				return err
 			}
@@ -87,6 +89,7 @@ func newTestnetUpCmd() *cobra.Command {
 	f.StringVar(&dir, "dir", "", "directory for the node homes (default: a temporary directory removed on exit)")
 	f.StringSliceVar(&transports, "transports", nil, "transports: tcp, quic (default both)")
 	f.BoolVar(&noCheck, "no-check", false, "skip the discovery and dial check")
+	f.BoolVar(&withTor, "tor", false, "start a private Tor network on loopback (needs the tor package) and make every node onion-only on it")
 	f.BoolVar(&noChain, "no-chain", false, "run no data chain (default: a development chain with one-second slots, node 0 bootstrapping it)")
 	return cmd
 }
