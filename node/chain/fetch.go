@@ -156,7 +156,14 @@ func (s *Service) serveFetch(st network.Stream) {
 
 // fetch sends a request to p and returns the response frames.
 func (s *Service) fetch(ctx context.Context, p peer.ID, req fetchRequest) ([][]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	return s.exchange(ctx, p, req, fetchTimeout, maxFetchBlocks+1, maxFetchResponse+maxFrame, func(int) int { return maxFrame })
+}
+
+// exchange runs one request/response of the fetch protocol: at most
+// maxFrames frames of at most frameLimit(i) bytes each, maxTotal bytes in
+// all.
+func (s *Service) exchange(ctx context.Context, p peer.ID, req fetchRequest, timeout time.Duration, maxFrames, maxTotal int, frameLimit func(i int) int) ([][]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	st, err := s.cfg.Network.Host.NewStream(ctx, p, FetchProtocol)
 	if err != nil {
@@ -177,8 +184,8 @@ func (s *Service) fetch(ctx context.Context, p peer.ID, req fetchRequest) ([][]b
 	br := bufio.NewReader(st)
 	var out [][]byte
 	total := 0
-	for {
-		f, err := readFrame(br, maxFrame)
+	for i := 0; ; i++ {
+		f, err := readFrame(br, frameLimit(i))
 		if err != nil {
 			_ = st.Reset()
 			return nil, fmt.Errorf("chain: fetch from %s: %w", p, err)
@@ -186,7 +193,7 @@ func (s *Service) fetch(ctx context.Context, p peer.ID, req fetchRequest) ([][]b
 		if len(f) == 0 {
 			return out, nil
 		}
-		if total += len(f); total > maxFetchResponse+maxFrame || len(out) > maxFetchBlocks {
+		if total += len(f); i >= maxFrames || total > maxTotal {
 			_ = st.Reset()
 			return nil, fmt.Errorf("chain: fetch from %s: response too large", p)
 		}

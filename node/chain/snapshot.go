@@ -1,7 +1,6 @@
 package chain
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -110,47 +109,15 @@ func decodeHistory(b []byte) (chain.StoredBlock, error) {
 	return sb, nil
 }
 
-// fetchFrames is fetch with a larger frame limit for the state.
+// fetchSnapshotFrames asks p for its snapshot: two frames, the second
+// (the state) up to maxSnapshotFrame bytes.
 func (s *Service) fetchSnapshotFrames(ctx context.Context, p peer.ID) ([][]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 4*fetchTimeout)
-	defer cancel()
-	st, err := s.cfg.Network.Host.NewStream(ctx, p, FetchProtocol)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = st.SetDeadline(dl)
-	}
-	if err := writeFrame(st, canon.MustMarshal(encMode, &fetchRequest{Kind: fetchSnapshot})); err != nil {
-		_ = st.Reset()
-		return nil, err
-	}
-	if err := st.CloseWrite(); err != nil {
-		_ = st.Reset()
-		return nil, err
-	}
-	br := bufio.NewReader(st)
-	var out [][]byte
-	for i := 0; ; i++ {
-		limit := maxFrame
+	return s.exchange(ctx, p, fetchRequest{Kind: fetchSnapshot}, 4*fetchTimeout, 2, maxFrame+maxSnapshotFrame, func(i int) int {
 		if i == 1 {
-			limit = maxSnapshotFrame
+			return maxSnapshotFrame
 		}
-		f, err := readFrame(br, limit)
-		if err != nil {
-			_ = st.Reset()
-			return nil, fmt.Errorf("chain: snapshot from %s: %w", p, err)
-		}
-		if len(f) == 0 {
-			return out, nil
-		}
-		if i >= 2 {
-			_ = st.Reset()
-			return nil, fmt.Errorf("chain: snapshot from %s: too many frames", p)
-		}
-		out = append(out, f)
-	}
+		return maxFrame
+	})
 }
 
 // snapshotSync starts the engine from a peer's snapshot (see above).
