@@ -79,21 +79,27 @@ func newKey(t testing.TB) (crypto.PrivKey, peer.ID) {
 	return k, id
 }
 
+// newHostNode is a host on loopback with the DHT and GossipSub, and an
+// in-memory store, without services.
+func newHostNode(t testing.TB) *testNode {
+	k, id := newKey(t)
+	h, err := p2p.NewHost(p2p.HostConfig{Identity: k, Listen: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
+		Transports: p2p.BuiltinTransports(), Profile: p2p.ProfileServer})
+	require.NoError(t, err)
+	store := dssync.MutexWrap(datastore.NewMapDatastore())
+	nw, err := p2p.JoinNetwork(h, p2p.NetworkConfig{Datastore: store})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = nw.Close() })
+	return &testNode{key: k, id: id, net: nw, store: store, blocked: map[peer.ID]bool{}}
+}
+
 // startNodes starts n connected nodes on loopback, each with a PoOT
 // service feeding its chain service; node 0 is the genesis bootstrap.
 func startNodes(t testing.TB, n int, tweak ...func(*chain.Genesis)) ([]*testNode, *chain.Genesis) {
 	t.Helper()
 	nodes := make([]*testNode, n)
 	for i := range nodes {
-		k, id := newKey(t)
-		h, err := p2p.NewHost(p2p.HostConfig{Identity: k, Listen: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
-			Transports: p2p.BuiltinTransports(), Profile: p2p.ProfileServer})
-		require.NoError(t, err)
-		store := dssync.MutexWrap(datastore.NewMapDatastore())
-		nw, err := p2p.JoinNetwork(h, p2p.NetworkConfig{Datastore: store})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = nw.Close() })
-		nodes[i] = &testNode{key: k, id: id, net: nw, store: store, blocked: map[peer.ID]bool{}}
+		nodes[i] = newHostNode(t)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -118,15 +124,8 @@ func startNodes(t testing.TB, n int, tweak ...func(*chain.Genesis)) ([]*testNode
 
 // joinNode starts one more node, connected to the given ones.
 func joinNode(t testing.TB, to []*testNode, g *chain.Genesis, tune ...func(*Config)) *testNode {
-	k, id := newKey(t)
-	h, err := p2p.NewHost(p2p.HostConfig{Identity: k, Listen: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
-		Transports: p2p.BuiltinTransports(), Profile: p2p.ProfileServer})
-	require.NoError(t, err)
-	store := dssync.MutexWrap(datastore.NewMapDatastore())
-	nw, err := p2p.JoinNetwork(h, p2p.NetworkConfig{Datastore: store})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = nw.Close() })
-	nd := &testNode{key: k, id: id, net: nw, store: store, blocked: map[peer.ID]bool{}}
+	nd := newHostNode(t)
+	nw := nd.net
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, o := range to {
