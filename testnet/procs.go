@@ -34,8 +34,10 @@ type UpConfig struct {
 	// Chain runs a data chain (see Options.Chain).
 	Chain bool
 	// Tor starts a private Tor network on loopback (package tornet) and
-	// makes every node onion-only on it.
-	Tor bool
+	// makes every node onion-only on it; TorNet uses a running one
+	// instead (left running by Stop).
+	Tor    bool
+	TorNet *tornet.Network
 	// Log receives progress lines (the Tor network's start-up); nil:
 	// discard.
 	Log io.Writer
@@ -63,6 +65,7 @@ type Cluster struct {
 	Tor       *tornet.Network // with UpConfig.Tor
 
 	tempDir bool
+	ownTor  bool
 	mu      sync.Mutex
 }
 
@@ -87,10 +90,15 @@ func Up(ctx context.Context, cfg UpConfig) (c *Cluster, err error) {
 			_ = c.Stop(10 * time.Second)
 		}
 	}()
-	if cfg.Tor {
+	if cfg.TorNet != nil {
+		c.Tor = cfg.TorNet
+	} else if cfg.Tor {
 		if c.Tor, err = tornet.Start(ctx, tornet.Config{Dir: filepath.Join(c.Dir, "tornet"), Log: cfg.Log}); err != nil {
 			return nil, fmt.Errorf("private Tor network: %w", err)
 		}
+		c.ownTor = true
+	}
+	if c.Tor != nil {
 		if cfg.StartTimeout < 2*time.Minute {
 			cfg.StartTimeout = 2 * time.Minute // tor bootstrap and onion publication
 		}
@@ -220,7 +228,7 @@ func (c *Cluster) Stop(grace time.Duration) error {
 			errs = append(errs, fmt.Errorf("node %d (pid %d) did not stop within %s and was killed", pn.Index, pn.PID, grace))
 		}
 	}
-	if c.Tor != nil {
+	if c.ownTor {
 		errs = append(errs, c.Tor.Stop())
 	}
 	if c.tempDir {

@@ -136,7 +136,7 @@ func TestTorOnlyNetwork(t *testing.T) {
 // than 127.0.0.1, and no UDP socket at all (QUIC is off in Tor-only mode).
 func requireLoopbackOnly(t *testing.T) {
 	t.Helper()
-	mine := socketInodes(t)
+	mine := socketInodes(t, "self")
 	for _, f := range []string{"/proc/self/net/tcp", "/proc/self/net/tcp6", "/proc/self/net/udp", "/proc/self/net/udp6"} {
 		for _, s := range procSockets(t, f) {
 			if !mine[s.inode] {
@@ -154,7 +154,7 @@ func requireLoopbackOnly(t *testing.T) {
 	}
 }
 
-type procSocket struct{ local, remote, inode string }
+type procSocket struct{ local, remote, inode, state string }
 
 func procSockets(t *testing.T, path string) []procSocket {
 	f, err := os.Open(path)
@@ -170,18 +170,20 @@ func procSockets(t *testing.T, path string) []procSocket {
 		if len(fs) < 10 {
 			continue
 		}
-		out = append(out, procSocket{local: decodeProcAddr(t, fs[1]), remote: decodeProcAddr(t, fs[2]), inode: fs[9]})
+		out = append(out, procSocket{local: decodeProcAddr(t, fs[1]), remote: decodeProcAddr(t, fs[2]), state: fs[3], inode: fs[9]})
 	}
 	return out
 }
 
-// socketInodes are the socket inodes this process holds open.
-func socketInodes(t *testing.T) map[string]bool {
-	fds, err := os.ReadDir("/proc/self/fd")
+// socketInodes are the socket inodes a process ("self" or a pid) holds
+// open.
+func socketInodes(t *testing.T, pid string) map[string]bool {
+	dir := filepath.Join("/proc", pid, "fd")
+	fds, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	out := map[string]bool{}
 	for _, fd := range fds {
-		l, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		l, err := os.Readlink(filepath.Join(dir, fd.Name()))
 		if err == nil && strings.HasPrefix(l, "socket:[") {
 			out[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
 		}
@@ -216,4 +218,86 @@ func loopbackOrUnset(hostport string) bool {
 	// The remote side of a listening socket is all zeros; its local side
 	// must not be (a wildcard bind would accept clearnet connections).
 	return ip.IsUnspecified() && strings.HasSuffix(hostport, ":0")
+}
+
+// TestTorNodeProcessSockets runs onion-only nodes as separate processes
+// (`lucid node run`, as `lucid testnet up --tor` does) and checks each
+// one's sockets from /proc while it runs: it listens on loopback only (its
+// API and the port its onion service forwards to), every connection it
+// makes goes to its own tor's control or SOCKS port, every connection it
+// has accepted came in on those listeners, and it holds no UDP socket.
+func TestTorNodeProcessSockets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a private Tor network")
+	}
+	tn := tortest.Shared(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	c, err := testnet.Up(ctx, testnet.UpConfig{Binary: lucidBin, Nodes: 3, TorNet: tn})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, c.Stop(20*time.Second)) }()
+	for _, pn := range c.Nodes {
+		client, err := node.DialHome(pn.Home)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			info, err := client.NodeInfo(ctx)
+			return err == nil && info.Tor != nil && info.Tor.Reachable && info.RoutingTableSize > 0
+		}, 2*time.Minute, 250*time.Millisecond, "node %d never became reachable and joined", pn.Index)
+	}
+	for _, pn := range c.Nodes {
+		pid := strconv.Itoa(pn.PID)
+		torPorts := map[string]bool{}
+		for _, child := range childPIDs(t, pid) {
+			for _, s := range listeningSockets(t, child) {
+				torPorts[s] = true
+			}
+		}
+		require.NotEmpty(t, torPorts, "node %d runs no tor of its own", pn.Index)
+		own := map[string]bool{}
+		for _, s := range listeningSockets(t, pid) {
+			require.True(t, strings.HasPrefix(s, "127.0.0.1:"), "node %d listens on %s", pn.Index, s)
+			own[s] = true
+		}
+		mine := socketInodes(t, pid)
+		for _, f := range []string{"tcp", "tcp6", "udp", "udp6"} {
+			for _, s := range procSockets(t, filepath.Join("/proc", pid, "net", f)) {
+				if !mine[s.inode] || s.state == "0A" { // listeners checked above
+					continue
+				}
+				require.False(t, strings.HasPrefix(f, "udp"), "node %d has a UDP socket %s", pn.Index, s.local)
+				toTor, accepted := torPorts[s.remote], own[s.local]
+				require.True(t, toTor || accepted, "node %d: socket %s → %s is neither to its tor (%v) nor accepted on its listeners (%v)",
+					pn.Index, s.local, s.remote, torPorts, own)
+			}
+		}
+		t.Logf("node %d (pid %s): listens on %d loopback ports, its tor on %d; every connection goes through them", pn.Index, pid, len(own), len(torPorts))
+	}
+}
+
+// childPIDs lists a process's children (its tor).
+func childPIDs(t *testing.T, pid string) []string {
+	tasks, err := os.ReadDir(filepath.Join("/proc", pid, "task"))
+	require.NoError(t, err)
+	var out []string
+	for _, task := range tasks {
+		b, err := os.ReadFile(filepath.Join("/proc", pid, "task", task.Name(), "children"))
+		if err == nil {
+			out = append(out, strings.Fields(string(b))...)
+		}
+	}
+	return out
+}
+
+// listeningSockets are the TCP addresses a process listens on.
+func listeningSockets(t *testing.T, pid string) []string {
+	mine := socketInodes(t, pid)
+	var out []string
+	for _, f := range []string{"tcp", "tcp6"} {
+		for _, s := range procSockets(t, filepath.Join("/proc", pid, "net", f)) {
+			if mine[s.inode] && s.state == "0A" {
+				out = append(out, s.local)
+			}
+		}
+	}
+	return out
 }
