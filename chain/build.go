@@ -43,7 +43,7 @@ func (e *Engine) Build(parent [32]byte, slot consensus.Slot, key crypto.PrivKey,
 	if err != nil {
 		return nil, err
 	}
-	proofs := pickProofs(pe, slot, c.Proofs)
+	proofs := e.pickProofs(pe, slot, c.Proofs)
 	txs, next := pickTxs(pe.state, c.Txs)
 	if commit, ok := e.dueCommit(pe, slot); ok {
 		n, ok := next[self]
@@ -82,7 +82,7 @@ func (e *Engine) Build(parent [32]byte, slot consensus.Slot, key crypto.PrivKey,
 	return &consensus.Block{Header: h, Body: consensus.Body{Txs: txs, Proofs: proofs}}, nil
 }
 
-func pickProofs(parent *entry, slot consensus.Slot, cands [][]byte) [][]byte {
+func (e *Engine) pickProofs(parent *entry, slot consensus.Slot, cands [][]byte) [][]byte {
 	var out [][]byte
 	seen := map[[32]byte]struct{}{}
 	size := 0
@@ -94,7 +94,7 @@ func pickProofs(parent *entry, slot consensus.Slot, cands [][]byte) [][]byte {
 			continue
 		}
 		p, err := consensus.DecodeProof(raw)
-		if err != nil || checkProof(p, parent, slot, seen) != nil {
+		if err != nil || e.checkProof(p, parent, slot, seen) != nil {
 			continue
 		}
 		seen[p.ID()] = struct{}{}

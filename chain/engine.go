@@ -367,13 +367,15 @@ func registered(rs []vm.Receipt) uint64 {
 }
 
 // proofContext is what the proofs of a block after parent are verified
-// against. A validation proof must name a block of this branch (an
-// ancestor the engine executed). Storage proofs need anchored storage
-// claims the chain does not keep yet, and pool membership is not chain
-// state: those proofs are refused.
-func proofContext(parent *entry, lo consensus.Slot) consensus.VerifyContext {
+// against, all from the branch: a storage proof answers the challenge of
+// the branch's seed for its slot over the prover's claims in the parent's
+// state; a validation proof names a block of this branch (an ancestor the
+// engine executed). Pool membership is not chain state: pooled proofs are
+// refused before this (checkProof).
+func (e *Engine) proofContext(parent *entry, lo consensus.Slot) consensus.VerifyContext {
 	return consensus.VerifyContext{
-		Claims: func(peer.ID, consensus.Slot) (*consensus.ClaimSet, bool) { return nil, false },
+		Seeds:  branchSeeds{tip: parent, lookahead: parent.params.Lookahead, genesis: e.genHash},
+		Claims: func(node peer.ID, _ consensus.Slot) (*consensus.ClaimSet, bool) { return ClaimSet(parent.state, node) },
 		Block: func(h [32]byte) (consensus.BlockInfo, bool) {
 			for x := parent; x != nil && x.header.Height > 0 && x.header.Slot >= lo; x = x.parent {
 				if x.hash == h {
@@ -414,7 +416,7 @@ func includedNear(x *entry, id [32]byte, slot consensus.Slot, p consensus.Params
 
 // checkProof applies the inclusion rules to one proof of a block at slot
 // s on parent's branch (seen: the proofs before it in the block).
-func checkProof(p *consensus.Proof, parent *entry, s consensus.Slot, seen map[[32]byte]struct{}) error {
+func (e *Engine) checkProof(p *consensus.Proof, parent *entry, s consensus.Slot, seen map[[32]byte]struct{}) error {
 	pp := parent.params
 	if p.Slot > s {
 		return fmt.Errorf("%w: proof for slot %d in a block at slot %d", ErrBadProof, p.Slot, s)
@@ -425,7 +427,7 @@ func checkProof(p *consensus.Proof, parent *entry, s consensus.Slot, seen map[[3
 	// A validation proof is for its block's slot, at most accept_window
 	// slots back.
 	lo := consensus.Slot(max(int64(s)-int64(pp.AcceptWindow), 0))
-	if err := consensus.VerifyProof(p, pp, s, proofContext(parent, lo)); err != nil {
+	if err := consensus.VerifyProof(p, pp, s, e.proofContext(parent, lo)); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadProof, err)
 	}
 	id := p.ID()
@@ -527,7 +529,7 @@ func (e *Engine) verify(b *consensus.Block, parent *entry, arrival time.Duration
 	}
 	seen := make(map[[32]byte]struct{}, len(x.proofs))
 	for i, p := range x.proofs {
-		if err := checkProof(p, parent, h.Slot, seen); err != nil {
+		if err := e.checkProof(p, parent, h.Slot, seen); err != nil {
 			return nil, fmt.Errorf("proof %d: %w", i, err)
 		}
 		seen[p.ID()] = struct{}{}

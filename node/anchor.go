@@ -80,12 +80,13 @@ func (n *Node) publishValidation(key crypto.PrivKey) func([32]byte, consensus.Bl
 	}
 }
 
-// blockInfo lets PoOT check validation proofs against executed blocks.
-func (n *Node) blockInfo() func([32]byte) (consensus.BlockInfo, bool) {
+// chainContext lets PoOT check storage and validation proofs against the
+// chain.
+func (n *Node) chainContext() func() consensus.VerifyContext {
 	if n.chain == nil {
 		return nil
 	}
-	return n.chain.BlockInfo
+	return n.chain.GossipContext
 }
 
 // proofsToChain hands every proof PoOT admits to the chain's proposer.
@@ -156,6 +157,11 @@ func (a *anchorer) RecordingSealed(m media.Manifest) {
 	}
 	a.submit.Observe(time.Since(sealed).Seconds())
 	a.setAnchor(m, crdt.AnchorPending, h[:])
+	// This node stores the recording: claim it, so that it proves the
+	// storage (next nonce: it executes after the registration).
+	if _, err := a.chain.Submit(a.ctx, storageClaim(m)); err != nil {
+		a.log.Warn("storage claim not submitted", "session", m.Session, "err", err)
+	}
 	a.wg.Go(func() { a.follow(m, h) })
 }
 
@@ -167,6 +173,15 @@ func registration(m media.Manifest) *vm.RegisterSession {
 		owner = []byte(m.Host)
 	}
 	return &vm.RegisterSession{Session: vm.SessionID(m.Session), Manifest: m.Hash(), Root: m.Root, Chunks: m.ChunkCount, Owner: owner}
+}
+
+// storageClaim is the claim-storage body of a sealed manifest.
+func storageClaim(m media.Manifest) *vm.ClaimStorage {
+	sizes := make([]uint64, len(m.Chunks))
+	for i, c := range m.Chunks {
+		sizes[i] = c.SealedSize
+	}
+	return &vm.ClaimStorage{Session: vm.SessionID(m.Session), ChunkSizes: sizes}
 }
 
 func (a *anchorer) follow(m media.Manifest, h [32]byte) {

@@ -33,7 +33,7 @@ func (n *Node) startPoot(key crypto.PrivKey, genesis *chain.Genesis, reg prometh
 	}
 	svc, err := poot.New(poot.Config{
 		Network: n.net, Key: key, Store: n.store, Params: params, Pool: []byte(n.cfg.Poot.Pool),
-		Log: n.log, Registry: reg, Now: n.now, Beacons: n.cfg.Poot.Beacons, DB: db, Proofs: n.proofsToChain(), Blocks: n.blockInfo(),
+		Log: n.log, Registry: reg, Now: n.now, Beacons: n.cfg.Poot.Beacons, DB: db, Proofs: n.proofsToChain(), Chain: n.chainContext(),
 	})
 	if err != nil {
 		if db != nil {

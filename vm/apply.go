@@ -299,6 +299,8 @@ func (c *execCtx) exec(o *overlay, tx *Tx) error {
 		return c.vote(o, tx.Sender, b)
 	case *Equivocation:
 		return c.equivocation(o, b)
+	case *ClaimStorage:
+		return c.claimStorage(o, tx.Sender, b)
 	}
 	panic("vm: unknown body type")
 }
@@ -440,5 +442,22 @@ func (c *execCtx) equivocation(o *overlay, b *Equivocation) error {
 	ev := domainHash("lucid/vm/evidence/1\n", b.A.Encode(), b.B.Encode())
 	o.set(sk, ev[:])
 	o.del(creditsKey(epoch, entity))
+	return nil
+}
+
+func (c *execCtx) claimStorage(o *overlay, sender peer.ID, b *ClaimStorage) error {
+	v, ok := o.get(sessionKey(b.Session))
+	if !ok {
+		return errf(ErrUnknownSession, "%x", b.Session)
+	}
+	r := mustDecodeSession(v)
+	if uint64(len(b.ChunkSizes)) != r.Chunks {
+		return errf(ErrClaimMismatch, "%d chunk sizes, session %x has %d chunks", len(b.ChunkSizes), b.Session, r.Chunks)
+	}
+	k := claimKey(sender, b.Session)
+	if o.has(k) {
+		return errf(ErrClaimExists, "%s on session %x", sender, b.Session)
+	}
+	o.set(k, encodeClaim(b.ChunkSizes))
 	return nil
 }

@@ -38,9 +38,13 @@ func scenario(t testing.TB) []BlockInput {
 	}
 	add(1, c.next(nodes[0], register(1, 4)), c.next(nodes[1], register(2, 2)), c.next(nodes[1], register(1, 2)))
 	add(2, c.next(nodes[0], &AnchorChunk{Session: sid(1), Index: 3, Leaf: h32("l3")}),
-		c.next(nodes[0], &ProposeParam{Name: "d_min", Value: 300_000}))
+		c.next(nodes[0], &ProposeParam{Name: "d_min", Value: 300_000}),
+		c.next(nodes[2], &ClaimStorage{Session: sid(1), ChunkSizes: []uint64{10, 20, 30, 40}}),
+		c.next(nodes[3], &ClaimStorage{Session: sid(2), ChunkSizes: []uint64{10}})) // fails: 2 chunks
 	add(3, c.next(nodes[1], &Vote{Proposal: 1, Yes: true}), c.next(nodes[2], &Vote{Proposal: 1, Yes: true}),
-		c.next(nodes[2], &Vote{Proposal: 1, Yes: true}))
+		c.next(nodes[2], &Vote{Proposal: 1, Yes: true}),
+		c.next(nodes[3], &ClaimStorage{Session: sid(1), ChunkSizes: []uint64{10, 20, 30, 40}}),
+		c.next(nodes[2], &ClaimStorage{Session: sid(1), ChunkSizes: []uint64{1, 2, 3, 4}})) // fails: claimed
 	add(730, c.next(c.proposer, &CommitTally{Epoch: 0, Root: h32("tally0"), Credits: cr}))
 	add(731, c.next(nodes[3], equivocate(t.(*testing.T), bad, 9)))
 	for range 20 {
@@ -84,6 +88,8 @@ func TestDeterminismAcrossStates(t *testing.T) {
 	}
 	v, _ := finals[0].Param("d_min")
 	require.Equal(t, uint64(300_000), v) // the scenario's proposal passed and applied
+	require.Len(t, finals[0].StorageClaims(newActor(t, "d2").id), 1)
+	require.Len(t, finals[0].StorageClaims(newActor(t, "d3").id), 1)
 }
 
 // Root equality iff state equality, on state pairs drawn from a small
@@ -100,8 +106,8 @@ func TestRootIffEqual(t *testing.T) {
 	})
 }
 
-// The same property through ApplyBlock: random blocks of registrations and
-// anchors from a small space.
+// The same property through ApplyBlock: random blocks of registrations,
+// anchors and storage claims from a small space.
 func TestRootIffEqualApply(t *testing.T) {
 	actors := []actor{newActor(t, "r0"), newActor(t, "r1")}
 	prop := newActor(t, "rp").id
@@ -114,8 +120,11 @@ func TestRootIffEqualApply(t *testing.T) {
 			a := actors[rapid.IntRange(0, 1).Draw(rt, fmt.Sprint(label, j, "a"))]
 			sess := rapid.IntRange(0, 1).Draw(rt, fmt.Sprint(label, j, "s"))
 			var body Body = register(sess, 2)
-			if rapid.Bool().Draw(rt, fmt.Sprint(label, j, "anchor")) {
+			switch rapid.IntRange(0, 2).Draw(rt, fmt.Sprint(label, j, "kind")) {
+			case 1:
 				body = &AnchorChunk{Session: sid(sess), Index: 1, Leaf: h32("x")}
+			case 2:
+				body = &ClaimStorage{Session: sid(sess), ChunkSizes: []uint64{1, rapid.Uint64Range(1, 2).Draw(rt, fmt.Sprint(label, j, "size"))}}
 			}
 			txs = append(txs, a.tx(t, nonces[a.id], body))
 			nonces[a.id]++

@@ -50,6 +50,10 @@
 //	6 Equivocation       1 header A, 2 header B (consensus block headers,   same slot and proposer, different hashes,
 //	                     A's encoding sorts strictly before B's)            both signatures valid (ErrBadEvidence); once per proposer
 //	                                                                        and epoch (ErrAlreadySlashed)
+//	7 ClaimStorage       1 session, 2 [sealed chunk sizes in index order]   registered session (ErrUnknownSession),
+//	                     (1..8,192 sizes, each in [1, 2^40])                as many sizes as the session's chunk count
+//	                                                                        (ErrClaimMismatch), once per sender and
+//	                                                                        session (ErrClaimExists)
 //
 // CommitTally records each entity's micro-credits for the epoch under
 // 0x06 ‖ epoch ‖ entity, the accounting a later settlement draws on (the
@@ -58,6 +62,14 @@
 // credits for the epoch of the headers' slot: it deletes them if the
 // epoch's tally is committed, and marks the entity slashed so that a
 // later CommitTally records nothing for it. Anyone may submit evidence.
+//
+// ClaimStorage records that its sender stores a session's recording,
+// under 0x0c ‖ sender ‖ session; State.StorageClaims(node) returns a
+// node's claims in session order with each session's registered Merkle
+// root, the consensus.StorageClaim list a storage challenge draws on. Any
+// node may claim any registered session, so replicas claim too: a claim
+// a node cannot back with the data earns nothing, since a storage proof
+// needs the real bytes. Claims are not withdrawn.
 //
 // # Headers
 //
@@ -91,15 +103,16 @@
 //     7 ErrTallyCommitted, 8 ErrEpochNotOver, 9 ErrUnknownParam,
 //     10 ErrImmutableParam, 11 ErrParamOutOfBounds, 12 ErrNotEligible,
 //     13 ErrUnknownProposal, 14 ErrVotingClosed, 15 ErrDoubleVote,
-//     16 ErrBadEvidence, 17 ErrAlreadySlashed). A failed transaction is
-//     charged its full gas.
+//     16 ErrBadEvidence, 17 ErrAlreadySlashed, 18 ErrClaimMismatch,
+//     19 ErrClaimExists). A failed transaction is charged its full gas.
 //
 // # Gas
 //
 // gas(tx) = GasPerTx (1,000) + GasPerByte (4) · len(encoding) + the type's
 // gas: RegisterSession 4,000; AnchorChunk 2,000; CommitTally 5,000 + 200
 // per entry; ProposeParam 10,000; Vote 2,000; Equivocation 20,000 (two
-// signature checks). Gas is known before execution, so the block gas
+// signature checks); ClaimStorage 4,000 + 50 per chunk size (the largest
+// claim, 8,192 sizes of 2^40, costs about 710,000 in all). Gas is known before execution, so the block gas
 // limit is checked statically. There are no fees or balances yet: gas
 // only bounds a block's work (a 220-byte registration costs 5,880 gas, so 1,000 ≈ 5.9 M,
 // under the default 8 M).
@@ -185,6 +198,7 @@
 //	0x09 ‖ be64 height             CBOR array of proposal IDs decided at that height
 //	0x0a ‖ be64 height             CBOR array of proposal IDs taking effect at that height
 //	0x0b ‖ be64 epoch ‖ entity     BLAKE3 of the equivocation evidence
+//	0x0c ‖ node peer ID ‖ session  ClaimRecord {1 sealed chunk sizes}
 //
 // # State root
 //

@@ -43,8 +43,8 @@ var (
 
 	// ErrSessionExists: a second RegisterSession for a session ID.
 	ErrSessionExists = errors.New("vm: session already registered")
-	// ErrUnknownSession: AnchorChunk (or a proof request) for a session
-	// that is not registered.
+	// ErrUnknownSession: AnchorChunk or ClaimStorage (or a proof request)
+	// for a session that is not registered.
 	ErrUnknownSession = errors.New("vm: unknown session")
 	// ErrNotOwner: AnchorChunk by another sender than the session's
 	// registrant.
@@ -93,6 +93,11 @@ var (
 	// ErrAlreadySlashed: equivocation evidence against a proposer already
 	// slashed for that epoch.
 	ErrAlreadySlashed = errors.New("vm: proposer already slashed for epoch")
+	// ErrClaimMismatch: ClaimStorage whose number of chunk sizes is not
+	// the registered session's chunk count.
+	ErrClaimMismatch = errors.New("vm: claim does not match the session's chunk count")
+	// ErrClaimExists: a second ClaimStorage by one sender for one session.
+	ErrClaimExists = errors.New("vm: storage already claimed")
 	// ErrBadProof: a session inclusion proof that does not verify.
 	ErrBadProof = errors.New("vm: bad inclusion proof")
 )
@@ -106,6 +111,7 @@ var receiptCodes = []error{
 	ErrUnknownParam, ErrImmutableParam, ErrParamOutOfBounds,
 	ErrNotEligible, ErrUnknownProposal, ErrVotingClosed, ErrDoubleVote,
 	ErrBadEvidence, ErrAlreadySlashed,
+	ErrClaimMismatch, ErrClaimExists,
 }
 
 func codeOf(err error) uint64 {

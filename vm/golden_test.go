@@ -91,8 +91,61 @@ func goldenChain(t *testing.T) goldenFile {
 }
 
 func TestGolden(t *testing.T) {
-	got := goldenChain(t)
-	path := filepath.Join("testdata", "golden.json")
+	checkGolden(t, filepath.Join("testdata", "golden.json"), goldenChain(t))
+}
+
+// goldenClaimChain pins ClaimStorage (added after golden.json, which is
+// left byte-identical): its encoding, the 0x0c key layout and receipt
+// codes 18 and 19.
+func goldenClaimChain(t *testing.T) goldenFile {
+	c := newChain(t)
+	n0, n1, n2 := newActor(t, "golden-0"), newActor(t, "golden-1"), newActor(t, "golden-2")
+	c.eligible = []peer.ID{n0.id, n1.id, n2.id}
+	g := goldenFile{
+		Description: "vm golden vector for storage claims: genesis (gov_voting_blocks 10, gov_timelock_blocks 6, gov_quorum_ppm 500000) and two blocks",
+		Genesis:     hex.EncodeToString(c.s.root[:]),
+	}
+	blocks := []struct {
+		slot uint64
+		txs  [][]byte
+	}{
+		{1, [][]byte{
+			c.next(n0, register(1, 3)),
+			c.next(n0, register(2, 1)),
+		}},
+		{2, [][]byte{
+			c.next(n1, &ClaimStorage{Session: sid(1), ChunkSizes: []uint64{1 << 20, 1 << 20, 12_345}}),
+			c.next(n2, &ClaimStorage{Session: sid(1), ChunkSizes: []uint64{1 << 20, 1 << 20, 12_345}}),
+			c.next(n1, &ClaimStorage{Session: sid(2), ChunkSizes: []uint64{MaxClaimChunkSize}}),
+			c.next(n2, &ClaimStorage{Session: sid(2), ChunkSizes: []uint64{1, 2}}),    // fails: mismatch (18)
+			c.next(n1, &ClaimStorage{Session: sid(1), ChunkSizes: []uint64{1, 2, 3}}), // fails: exists (19)
+			c.next(n0, &ClaimStorage{Session: sid(3), ChunkSizes: []uint64{1}}),       // fails: unknown session (2)
+		}},
+	}
+	for _, b := range blocks {
+		rs := c.blockAt(b.slot, b.txs...)
+		gb := goldenBlock{Height: c.s.Height(), Slot: b.slot, Proposer: c.proposer.id.String()}
+		for i, tx := range b.txs {
+			gb.Txs = append(gb.Txs, hex.EncodeToString(tx))
+			gb.Codes = append(gb.Codes, rs[i].Code)
+		}
+		tr, rr, sr := TxRoot(b.txs), ReceiptsRoot(rs), c.s.Root()
+		gb.TxRoot, gb.ReceiptsRoot, gb.StateRoot = hex.EncodeToString(tr[:]), hex.EncodeToString(rr[:]), hex.EncodeToString(sr[:])
+		g.Blocks = append(g.Blocks, gb)
+	}
+	require.Equal(t, []uint64{0, 0, 0, 18, 19, 2}, g.Blocks[1].Codes)
+	p, _, err := c.s.ProveSession(sid(1))
+	require.NoError(t, err)
+	g.Proof = hex.EncodeToString(p.Encode())
+	return g
+}
+
+func TestGoldenClaims(t *testing.T) {
+	checkGolden(t, filepath.Join("testdata", "golden_claims.json"), goldenClaimChain(t))
+}
+
+func checkGolden(t *testing.T, path string, got goldenFile) {
+	t.Helper()
 	if *updateGolden || os.Getenv("LUCID_UPDATE_GOLDEN") == "1" {
 		b, err := json.MarshalIndent(got, "", "  ")
 		require.NoError(t, err)

@@ -53,6 +53,31 @@ func mustDecodeSession(b []byte) SessionRecord {
 	return r
 }
 
+// StorageClaimRecord is a node's storage claim on a session: the session,
+// the Merkle root of its registration, and the claimed sealed chunk sizes
+// in index order (consensus.StorageClaim's fields).
+type StorageClaimRecord struct {
+	Session    SessionID
+	Root       [32]byte
+	ChunkSizes []uint64
+}
+
+// wireClaimRecord is the state value of a claim (the root is the
+// session record's, so it is not repeated).
+type wireClaimRecord struct {
+	Sizes []uint64 `cbor:"1,keyasint,omitempty"`
+}
+
+func encodeClaim(sizes []uint64) []byte { return mustMarshal(&wireClaimRecord{Sizes: sizes}) }
+
+func mustDecodeClaim(b []byte) []uint64 {
+	var w wireClaimRecord
+	if err := decodeStrict(b, &w, 0, "claim record"); err != nil {
+		panic("vm: corrupt claim record in state: " + err.Error())
+	}
+	return w.Sizes
+}
+
 // TallyRecord is what CommitTally stores for an epoch.
 type TallyRecord struct {
 	Root     [32]byte

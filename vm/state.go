@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -24,6 +25,7 @@ const (
 	prefixCloseAt  byte = 0x09
 	prefixApplyAt  byte = 0x0a
 	prefixSlash    byte = 0x0b
+	prefixClaim    byte = 0x0c
 )
 
 var (
@@ -57,6 +59,13 @@ func applyAtKey(h uint64) string             { return key(prefixApplyAt, be64(h)
 func slashKey(epoch uint64, e []byte) string { return key(prefixSlash, be64(epoch), e) }
 func nodeEntity(p peer.ID) []byte            { return append([]byte{0x01}, p...) }
 func getU64(b []byte) uint64                 { return binary.BigEndian.Uint64(b) }
+
+// claimKey is 0x0c ‖ node peer ID ‖ session: one node's claims are
+// contiguous and in session order. Peer IDs are multihashes, which are
+// self-delimiting, so no node's key range holds another node's claims.
+func claimKey(node peer.ID, id SessionID) string {
+	return key(prefixClaim, []byte(node), id[:])
+}
 
 // State is an immutable snapshot of the chain state: a set of key → value
 // entries and the root committing to them. ApplyBlock returns a new State
@@ -216,6 +225,54 @@ func (s *State) Tally(epoch uint64) (TallyRecord, bool) {
 func (s *State) Slashed(epoch uint64, entity []byte) bool {
 	_, ok := s.kv[slashKey(epoch, entity)]
 	return ok
+}
+
+// keysWithPrefix returns the keys that start with prefix, sorted: one pass
+// over the entries (O(n)) and a sort of the matches.
+func (s *State) keysWithPrefix(prefix string) []string {
+	var ks []string
+	for k := range s.kv {
+		if strings.HasPrefix(k, prefix) {
+			ks = append(ks, k)
+		}
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// StorageClaim returns node's storage claim on a session, with the root
+// of the session's registration.
+func (s *State) StorageClaim(node peer.ID, id SessionID) (StorageClaimRecord, bool) {
+	v, ok := s.kv[claimKey(node, id)]
+	if !ok {
+		return StorageClaimRecord{}, false
+	}
+	return s.claimRecord(id, v), true
+}
+
+// StorageClaims returns node's storage claims in session-ID order, each
+// with the root of the session's registration (what
+// consensus.StorageClaim holds).
+func (s *State) StorageClaims(node peer.ID) []StorageClaimRecord {
+	prefix := key(prefixClaim, []byte(node))
+	var out []StorageClaimRecord
+	for _, k := range s.keysWithPrefix(prefix) {
+		if len(k) != len(prefix)+len(SessionID{}) {
+			continue // cannot happen with valid peer IDs; see claimKey
+		}
+		var id SessionID
+		copy(id[:], k[len(prefix):])
+		out = append(out, s.claimRecord(id, s.kv[k]))
+	}
+	return out
+}
+
+func (s *State) claimRecord(id SessionID, v []byte) StorageClaimRecord {
+	sess, ok := s.kv[sessionKey(id)]
+	if !ok {
+		panic("vm: storage claim on an unregistered session")
+	}
+	return StorageClaimRecord{Session: id, Root: mustDecodeSession(sess).Root, ChunkSizes: mustDecodeClaim(v)}
 }
 
 // Proposal returns a governance proposal.

@@ -23,10 +23,15 @@ const (
 	MaxOwnerLen     = 64      // RegisterSession owner key
 	MaxEntityLen    = 128     // CommitTally entity
 	MaxTallyEntries = 16_384  // CommitTally credit entries
+	MaxClaimChunks  = 8192    // ClaimStorage chunk sizes
 	MaxParamNameLen = 64
 	MaxChunkCount   = 1<<32 - 1
 	sigLen          = 64
 )
+
+// MaxClaimChunkSize bounds one sealed chunk size of a ClaimStorage, as
+// consensus.NewClaimSet does.
+const MaxClaimChunkSize = 1 << 40
 
 // TxType numbers the transaction types (wire key 2).
 type TxType uint64
@@ -39,6 +44,7 @@ const (
 	TypeProposeParam    TxType = 4
 	TypeVote            TxType = 5
 	TypeEquivocation    TxType = 6
+	TypeClaimStorage    TxType = 7
 )
 
 func (t TxType) String() string {
@@ -55,6 +61,8 @@ func (t TxType) String() string {
 		return "vote"
 	case TypeEquivocation:
 		return "equivocation"
+	case TypeClaimStorage:
+		return "claim_storage"
 	}
 	return fmt.Sprintf("type(%d)", uint64(t))
 }
@@ -64,7 +72,7 @@ type SessionID [16]byte
 
 // Body is the type-specific part of a transaction: one of
 // *RegisterSession, *AnchorChunk, *CommitTally, *ProposeParam, *Vote,
-// *Equivocation.
+// *Equivocation, *ClaimStorage.
 type Body interface {
 	Type() TxType
 	wire() any
@@ -121,6 +129,16 @@ type Vote struct {
 // before B's), so one pair of headers has one encoding.
 type Equivocation struct {
 	A, B Header
+}
+
+// ClaimStorage declares that the sender stores a registered session's
+// recording: its sealed chunk sizes in index order (from the manifest).
+// Any node may claim a session (replicas welcome), once per (sender,
+// session); a claim it cannot back with the data earns nothing, since a
+// storage proof needs the real bytes.
+type ClaimStorage struct {
+	Session    SessionID
+	ChunkSizes []uint64 // 1..MaxClaimChunks sizes, each in [1, MaxClaimChunkSize]
 }
 
 // Tx is a signed transaction.
@@ -181,12 +199,18 @@ type wireEvidence struct {
 	B []byte `cbor:"2,keyasint,omitempty"`
 }
 
+type wireClaim struct {
+	Session []byte   `cbor:"1,keyasint,omitempty"`
+	Sizes   []uint64 `cbor:"2,keyasint,omitempty"`
+}
+
 func (*RegisterSession) Type() TxType { return TypeRegisterSession }
 func (*AnchorChunk) Type() TxType     { return TypeAnchorChunk }
 func (*CommitTally) Type() TxType     { return TypeCommitTally }
 func (*ProposeParam) Type() TxType    { return TypeProposeParam }
 func (*Vote) Type() TxType            { return TypeVote }
 func (*Equivocation) Type() TxType    { return TypeEquivocation }
+func (*ClaimStorage) Type() TxType    { return TypeClaimStorage }
 
 func (r *RegisterSession) wire() any {
 	return &wireRegister{Session: r.Session[:], Manifest: r.Manifest[:], Root: r.Root[:], Chunks: r.Chunks, Owner: r.Owner}
@@ -205,6 +229,9 @@ func (p *ProposeParam) wire() any { return &wirePropose{Name: p.Name, Value: p.V
 func (v *Vote) wire() any         { return &wireVote{Proposal: v.Proposal, Yes: v.Yes} }
 func (e *Equivocation) wire() any {
 	return &wireEvidence{A: e.A.Encode(), B: e.B.Encode()}
+}
+func (c *ClaimStorage) wire() any {
+	return &wireClaim{Session: c.Session[:], Sizes: c.ChunkSizes}
 }
 
 func (r *RegisterSession) validate() error {
@@ -283,8 +310,29 @@ func (e *Equivocation) validate() error {
 	return nil
 }
 
+func (c *ClaimStorage) validate() error {
+	if c.Session == (SessionID{}) {
+		return malformed("claim: zero session ID")
+	}
+	if n := len(c.ChunkSizes); n == 0 || n > MaxClaimChunks {
+		return malformed("claim: %d chunk sizes, want [1, %d]", n, MaxClaimChunks)
+	}
+	for i, sz := range c.ChunkSizes {
+		if sz == 0 || sz > MaxClaimChunkSize {
+			return malformed("claim: chunk %d size %d, want [1, %d]", i, sz, uint64(MaxClaimChunkSize))
+		}
+	}
+	return nil
+}
+
 // Gas schedule. A transaction costs GasPerTx + GasPerByte·len(encoding) +
 // its type's gas; failed transactions are charged in full.
+//
+// ClaimStorage costs GasClaimBase (a session read and one state write,
+// as a registration) + GasClaimChunk per chunk size (checked and stored
+// in the claim's one value; its bytes already pay GasPerByte). The
+// largest claim, MaxClaimChunks sizes of 2^40 (about 74 KB), costs about
+// 710,000 gas, within the lowest max_block_gas (10^6).
 const (
 	GasPerTx        = 1_000
 	GasPerByte      = 4
@@ -295,6 +343,8 @@ const (
 	GasPropose      = 10_000
 	GasVote         = 2_000
 	GasEquivocation = 20_000
+	GasClaimBase    = 4_000
+	GasClaimChunk   = 50
 )
 
 func (*RegisterSession) gas() uint64 { return GasRegister }
@@ -303,6 +353,7 @@ func (c *CommitTally) gas() uint64   { return GasTallyBase + GasTallyEntry*uint6
 func (*ProposeParam) gas() uint64    { return GasPropose }
 func (*Vote) gas() uint64            { return GasVote }
 func (*Equivocation) gas() uint64    { return GasEquivocation }
+func (c *ClaimStorage) gas() uint64  { return GasClaimBase + GasClaimChunk*uint64(len(c.ChunkSizes)) }
 
 // TxGas returns the gas of a transaction whose encoding is size bytes.
 func TxGas(tx *Tx, size int) uint64 {
@@ -482,6 +533,16 @@ func decodeBody(t TxType, raw []byte) (Body, error) {
 			return nil, err
 		}
 		body = &Equivocation{A: *a, B: *b}
+	case TypeClaimStorage:
+		var w wireClaim
+		if err := decodeStrict(raw, &w, 0, what); err != nil {
+			return nil, err
+		}
+		c := &ClaimStorage{ChunkSizes: w.Sizes}
+		if err := sessionID(w.Session, &c.Session); err != nil {
+			return nil, err
+		}
+		body = c
 	default:
 		return nil, malformed("unknown transaction type %d", uint64(t))
 	}

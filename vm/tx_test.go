@@ -34,6 +34,8 @@ func sampleBodies(t testing.TB) []Body {
 		ev,
 		&RegisterSession{Session: sid(2), Chunks: 1, Owner: []byte{1}}, // zero hashes
 		&Vote{Proposal: 1 << 40, Yes: true},
+		&ClaimStorage{Session: sid(1), ChunkSizes: []uint64{1 << 20, 1 << 20, 4711}},
+		&ClaimStorage{Session: sid(2), ChunkSizes: []uint64{MaxClaimChunkSize}},
 	}
 }
 

@@ -233,6 +233,17 @@ func TestConnectSSHByPeerID(t *testing.T) {
 	anchored := string(lucid(t, "--home", hostHome, "recordings", "verify", info.ID.String(), "--no-key", "--require-anchor"))
 	require.Contains(t, anchored, "ok:")
 	require.Regexp(t, `anchored at block \d+ \((final|not final yet)\), manifest matches`, anchored)
+
+	// The host claimed the recording's storage with the registration and
+	// now answers each slot's storage challenge from its chunk files: its
+	// PoOT credits show storage.
+	require.Eventually(t, func() bool {
+		out, err := exec.Command(lucidBin, "--home", hostHome, "poot", "status", "--json").Output()
+		var st struct {
+			SentWindow map[string]int `json:"sent_in_window"`
+		}
+		return err == nil && json.Unmarshal(out, &st) == nil && st.SentWindow["storage"] > 0
+	}, 20*time.Second, 250*time.Millisecond, "the host publishes storage proofs")
 	exported := filepath.Join(t.TempDir(), "export")
 	lucid(t, "--home", clientHome, "recordings", "export", info.ID.String(), "--dir", recDir, "-o", exported)
 	for name, want := range map[string]uint64{"client-to-host.bin": ended.BytesIn, "host-to-client.bin": ended.BytesOut} {

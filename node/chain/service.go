@@ -760,3 +760,34 @@ func (s *Service) BlockInfo(hash [32]byte) (consensus.BlockInfo, bool) {
 	defer s.mu.Unlock()
 	return s.eng.BlockInfo(hash)
 }
+
+// GossipContext is what PoOT checks proofs from gossip against: the
+// head's branch. Each function takes the service's lock (the engine's
+// tree changes under it).
+func (s *Service) GossipContext() consensus.VerifyContext {
+	return consensus.VerifyContext{
+		Seeds: lockedSeeds{s},
+		Claims: func(node peer.ID, slot consensus.Slot) (*consensus.ClaimSet, bool) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return s.eng.GossipContext().Claims(node, slot)
+		},
+		Block: s.BlockInfo,
+	}
+}
+
+type lockedSeeds struct{ s *Service }
+
+func (l lockedSeeds) Seed(t consensus.Slot) ([32]byte, bool) {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	return l.s.eng.GossipContext().Seeds.Seed(t)
+}
+
+// StorageInputs are this node's storage challenge inputs for slot (see
+// chain.Engine.StorageInputs).
+func (s *Service) StorageInputs(slot consensus.Slot) ([32]byte, *consensus.ClaimSet, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.eng.StorageInputs(s.self, slot)
+}

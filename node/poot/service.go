@@ -49,9 +49,10 @@ type Config struct {
 	// Accepted, if set, is called with every proof from the network the
 	// validator accepted (measurements, tests). It must not block.
 	Accepted func(p *consensus.Proof)
-	// Blocks, if set, describes the blocks this node validated, so that
-	// validation proofs can be checked; without it they are refused.
-	Blocks func(hash [32]byte) (consensus.BlockInfo, bool)
+	// Chain, if set, is the data chain's view that storage and validation
+	// proofs are checked against (seeds, storage claims, executed
+	// blocks); without it they are refused.
+	Chain func() consensus.VerifyContext
 	// Proofs, if set, receives every proof admitted (this node's own and
 	// the network's) with its encoding: the chain includes them in
 	// blocks. It must not block.
@@ -165,6 +166,9 @@ func (s *Service) Close() error {
 	return errors.Join(s.cfg.Network.PubSub.UnregisterTopicValidator(Topic), s.topic.Close())
 }
 
+// Params are the PoOT parameters the service runs with.
+func (s *Service) Params() consensus.Params { return s.cfg.Params }
+
 // Entity is what this node is ranked as: its pool, or itself.
 func (s *Service) Entity() consensus.EntityID { return s.entity }
 
@@ -188,23 +192,24 @@ func (s *Service) Publish(ctx context.Context, p *consensus.Proof) error {
 	return nil
 }
 
-// verifyContext is what proofs are checked against. There are no
-// anchored storage claims yet, so storage proofs cannot be checked and are
-// refused; validation proofs are checked against the blocks the chain
-// executed (Config.Blocks).
+// verifyContext is what proofs are checked against: the data chain's
+// seeds, storage claims and executed blocks when the node follows a chain
+// (Config.Chain); otherwise storage and validation proofs cannot be
+// checked and are refused.
 func (s *Service) verifyContext() consensus.VerifyContext {
-	blocks := s.cfg.Blocks
-	if blocks == nil {
-		blocks = func([32]byte) (consensus.BlockInfo, bool) { return consensus.BlockInfo{}, false }
-	}
-	return consensus.VerifyContext{
+	ctx := consensus.VerifyContext{
 		Seeds:  s.chain,
 		Claims: func(peer.ID, consensus.Slot) (*consensus.ClaimSet, bool) { return nil, false },
-		Block:  blocks,
-		// Pool membership is chain state too; until then only this
-		// node's own pool claim is known.
-		PoolMember: func(pool []byte, node peer.ID) bool { return node == s.self && slices.Equal(pool, s.cfg.Pool) },
+		Block:  func([32]byte) (consensus.BlockInfo, bool) { return consensus.BlockInfo{}, false },
 	}
+	if s.cfg.Chain != nil {
+		c := s.cfg.Chain()
+		ctx.Seeds, ctx.Claims, ctx.Block = c.Seeds, c.Claims, c.Block
+	}
+	// Pool membership is not chain state yet; only this node's own pool
+	// claim is known.
+	ctx.PoolMember = func(pool []byte, node peer.ID) bool { return node == s.self && slices.Equal(pool, s.cfg.Pool) }
+	return ctx
 }
 
 // admit runs every check a proof from the network gets, then tallies and
