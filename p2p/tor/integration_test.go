@@ -65,7 +65,7 @@ func startClientTor(t *testing.T, net *tornet.Network, dataDir string) *Tor {
 
 // newHost builds a host whose only transport is tt's; listen nil means
 // dial only.
-func newHost(t *testing.T, tt *Tor, id crypto.PrivKey, onionKey ed25519.PrivateKey, listen ma.Multiaddr) host.Host {
+func newHost(t testing.TB, tt *Tor, id crypto.PrivKey, onionKey ed25519.PrivateKey, listen ma.Multiaddr) host.Host {
 	t.Helper()
 	opts := []libp2p.Option{
 		libp2p.Identity(id),
@@ -88,7 +88,7 @@ func newHost(t *testing.T, tt *Tor, id crypto.PrivKey, onionKey ed25519.PrivateK
 	return h
 }
 
-func genIdentity(t *testing.T) crypto.PrivKey {
+func genIdentity(t testing.TB) crypto.PrivKey {
 	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
