@@ -34,7 +34,7 @@ func (e *Engine) Build(parent [32]byte, slot consensus.Slot, key crypto.PrivKey,
 	if pe == nil || pe.state == nil {
 		return nil, fmt.Errorf("%w: %x", consensus.ErrUnknownParent, parent[:8])
 	}
-	if _, ok, err := e.Rank(parent, slot, consensus.NodeEntity(self)); err != nil {
+	if _, ok, err := e.Rank(parent, slot, self); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, fmt.Errorf("%w: %s at slot %d", ErrNotLeader, self, slot)

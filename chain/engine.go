@@ -9,6 +9,7 @@
 package chain
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -150,7 +151,7 @@ func Restore(g *Genesis, root StoredBlock, state *vm.State, history []StoredBloc
 	e.root, e.final = parent, parent
 	conf, _ := state.Param("confirmation_blocks")
 	e.confirm = conf
-	if e.fc, err = consensus.NewForkChoice(parent.header, e.leadersFunc, blockParams(params, state, g.Bootstrap), conf); err != nil {
+	if e.fc, err = consensus.NewForkChoice(parent.header, e.leadersFunc, e.blockParams(params, state), conf); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -218,7 +219,8 @@ func (e *Engine) Leaders(parent [32]byte, slot consensus.Slot) (consensus.SlotLe
 //   - the tally at t − L − AcceptWindow, over the proofs and misses the
 //     branch's blocks up to that seed block include;
 //   - the cooldown history: the proposers of the branch's blocks in the
-//     CooldownSlots slots ending at t − L.
+//     CooldownSlots slots ending at t − L, each as the entity (its pool,
+//     or itself) it is in parent's state.
 //
 // So the schedule of slot t is fixed once slot t − L has ended, like the
 // seed: a leader knows its turn L slots ahead, and a block arriving late
@@ -257,7 +259,7 @@ func (e *Engine) schedule(parent *entry, t consensus.Slot) (*scheduled, error) {
 		last := int64(t) - int64(p.Lookahead) // the cooldown window ends here
 		first := last - int64(n) + 1
 		for x := seedEntry; x != nil && x.header.Height > 0 && int64(x.header.Slot) >= first; x = x.parent {
-			recent[int64(x.header.Slot)-first] = consensus.NodeEntity(x.header.Proposer)
+			recent[int64(x.header.Slot)-first] = entityIn(parent.state, x.header.Proposer)
 		}
 	}
 	leaders, err := consensus.Leaders(p, tally, seed, t, recent)
@@ -347,7 +349,7 @@ func (e *Engine) missesOf(parent *entry, s consensus.Slot, proposer peer.ID) ([]
 			return nil, err
 		}
 		pr := sc.leaders.Primary
-		if pr == "" || (u == s && pr == consensus.NodeEntity(proposer)) {
+		if pr == "" || (u == s && pr == entityIn(parent.state, proposer)) {
 			continue
 		}
 		out = append(out, consensus.Miss{Slot: u, Entity: pr})
@@ -370,12 +372,16 @@ func registered(rs []vm.Receipt) uint64 {
 // against, all from the branch: a storage proof answers the challenge of
 // the branch's seed for its slot over the prover's claims in the parent's
 // state; a validation proof names a block of this branch (an ancestor the
-// engine executed). Pool membership is not chain state: pooled proofs are
-// refused before this (checkProof).
+// engine executed); a pooled proof's node must be in that pool in the
+// parent's state.
 func (e *Engine) proofContext(parent *entry, lo consensus.Slot) consensus.VerifyContext {
 	return consensus.VerifyContext{
 		Seeds:  branchSeeds{tip: parent, lookahead: parent.params.Lookahead, genesis: e.genHash},
 		Claims: func(node peer.ID, _ consensus.Slot) (*consensus.ClaimSet, bool) { return ClaimSet(parent.state, node) },
+		PoolMember: func(pool []byte, node peer.ID) bool {
+			p, ok := parent.state.PoolOf(node)
+			return ok && bytes.Equal(p, pool)
+		},
 		Block: func(h [32]byte) (consensus.BlockInfo, bool) {
 			for x := parent; x != nil && x.header.Height > 0 && x.header.Slot >= lo; x = x.parent {
 				if x.hash == h {
@@ -420,9 +426,6 @@ func (e *Engine) checkProof(p *consensus.Proof, parent *entry, s consensus.Slot,
 	pp := parent.params
 	if p.Slot > s {
 		return fmt.Errorf("%w: proof for slot %d in a block at slot %d", ErrBadProof, p.Slot, s)
-	}
-	if len(p.Pool) > 0 {
-		return fmt.Errorf("%w: pooled proof (pool membership is not chain state yet)", ErrBadProof)
 	}
 	// A validation proof is for its block's slot, at most accept_window
 	// slots back.
@@ -513,7 +516,7 @@ func (e *Engine) verify(b *consensus.Block, parent *entry, arrival time.Duration
 		}
 		return nil, fmt.Errorf("chain: schedule of slot %d: %w", h.Slot, err)
 	}
-	bp := blockParams(parent.params, parent.state, e.gen.Bootstrap)
+	bp := e.blockParams(parent.params, parent.state)
 	if err := consensus.VerifyBlock(b, &parent.header, sc.leaders, bp, arrival); err != nil {
 		return nil, err
 	}
@@ -616,4 +619,21 @@ func descends(x, anc *entry) bool {
 		}
 	}
 	return false
+}
+
+// entityIn is what a node ranks as in state st: its pool, or itself.
+func entityIn(st *vm.State, node peer.ID) consensus.EntityID {
+	if pool, ok := st.PoolOf(node); ok {
+		return consensus.PoolEntity(pool)
+	}
+	return consensus.NodeEntity(node)
+}
+
+// poolOf is BlockParams.PoolOf: membership in the state after parent.
+func (e *Engine) poolOf(parent [32]byte, node peer.ID) ([]byte, bool) {
+	x, ok := e.entries[parent]
+	if !ok || x.state == nil {
+		return nil, false
+	}
+	return x.state.PoolOf(node)
 }

@@ -49,6 +49,7 @@ type sim struct {
 	engines []*Engine
 	offline map[int]bool
 	txs     [][]byte
+	pools   map[int][]byte // node → pool it publishes proofs under
 }
 
 func newSim(t testing.TB, n int) *sim {
@@ -71,7 +72,7 @@ func (s *sim) beacons(slot consensus.Slot) [][]byte {
 		if s.offline[i] {
 			continue
 		}
-		p, err := consensus.NewUptime(k, nil, slot)
+		p, err := consensus.NewUptime(k, s.pools[i], slot)
 		if err != nil {
 			s.t.Fatal(err)
 		}
@@ -94,7 +95,7 @@ func (s *sim) relay(i int, slot consensus.Slot) []byte {
 	if err := r.Sign(client); err != nil {
 		s.t.Fatal(err)
 	}
-	p, err := consensus.NewRelay(s.keys[i], nil, slot, []consensus.MeteringReceipt{r})
+	p, err := consensus.NewRelay(s.keys[i], s.pools[i], slot, []consensus.MeteringReceipt{r})
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func (s *sim) step(slot consensus.Slot, cands [][]byte) *consensus.Block {
 		if s.offline[i] {
 			continue
 		}
-		r, ok, err := e0.Rank(head, slot, consensus.NodeEntity(s.ids[i]))
+		r, ok, err := e0.Rank(head, slot, s.ids[i])
 		if err != nil {
 			s.t.Fatal(err)
 		}
@@ -190,7 +191,7 @@ func TestEngineLeaderOfflineFallbackAndMiss(t *testing.T) {
 	if b == nil || b.Header.Proposer == primary {
 		t.Fatal("no fallback block")
 	}
-	if r, ok, _ := e0.Rank(b.Header.Prev, 31, consensus.NodeEntity(b.Header.Proposer)); !ok || r != 1 {
+	if r, ok, _ := e0.Rank(b.Header.Prev, 31, b.Header.Proposer); !ok || r != 1 {
 		t.Fatalf("fallback rank %d", r)
 	}
 	x := e0.entries[b.Hash()]

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/lucidnet/lucid/consensus"
 	"github.com/lucidnet/lucid/vm"
 )
@@ -57,14 +55,16 @@ func ConsensusParams(s *vm.State, genesis time.Time) (consensus.Params, error) {
 }
 
 // blockParams are the limits VerifyBlock applies under state s, with the
-// genesis bootstrap node proposing slots nobody is eligible for.
-func blockParams(p consensus.Params, s *vm.State, bootstrap peer.ID) consensus.BlockParams {
+// genesis bootstrap node proposing slots nobody is eligible for and pool
+// members proposing at their pool's rank.
+func (e *Engine) blockParams(p consensus.Params, s *vm.State) consensus.BlockParams {
 	bp := consensus.DefaultBlockParams(p)
 	maxBytes, _ := s.Param(vm.ParamMaxBlockBytes)
 	maxTxs, _ := s.Param(vm.ParamMaxBlockTxs)
 	bp.MaxBlockBytes = int(maxBytes) + ProofBudget + headerBudget
 	bp.MaxBlockTxs = int(maxTxs)
-	bp.Bootstrap = bootstrap
+	bp.Bootstrap = e.gen.Bootstrap
+	bp.PoolOf = e.poolOf
 	return bp
 }
 

@@ -35,7 +35,7 @@ func (s *sim) leaderOf(e *Engine, parent [32]byte, slot consensus.Slot, members 
 	s.t.Helper()
 	best, bestRank := -1, 0
 	for _, i := range members {
-		r, ok, err := e.Rank(parent, slot, consensus.NodeEntity(s.ids[i]))
+		r, ok, err := e.Rank(parent, slot, s.ids[i])
 		if err != nil {
 			s.t.Fatal(err)
 		}

@@ -1,6 +1,8 @@
 package chain
 
 import (
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/lucidnet/lucid/consensus"
 	"github.com/lucidnet/lucid/vm"
 )
@@ -83,18 +85,16 @@ func (e *Engine) Tally(parent [32]byte, slot consensus.Slot) (*consensus.TallyRe
 	return s.tally, nil
 }
 
-// Rank returns the rank of proposer among the leaders of slot after
-// parent (0 = primary), or false. The genesis bootstrap node ranks as
-// primary of slots nobody is eligible to lead.
-func (e *Engine) Rank(parent [32]byte, slot consensus.Slot, proposer consensus.EntityID) (int, bool, error) {
+// Rank returns the rank of node among the leaders of slot after parent (0
+// = primary), as its pool when it is in one in parent's state. The genesis
+// bootstrap node ranks as primary of slots nobody is eligible to lead.
+func (e *Engine) Rank(parent [32]byte, slot consensus.Slot, node peer.ID) (int, bool, error) {
 	l, err := e.Leaders(parent, slot)
 	if err != nil {
 		return 0, false, err
 	}
-	if l.Primary == "" {
-		return 0, proposer == consensus.NodeEntity(e.gen.Bootstrap), nil
-	}
-	r, ok := l.Rank(proposer)
+	x := e.entries[parent]
+	r, ok := e.blockParams(x.params, x.state).ProposerRank(parent, l, node)
 	return r, ok, nil
 }
 

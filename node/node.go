@@ -217,6 +217,9 @@ func Start(ctx context.Context, home Home, cfg Config, opts Options) (*Node, err
 	if n.tor != nil && n.tor.addr != nil {
 		n.wg.Go(func() { n.tor.checkLoop(loopCtx) })
 	}
+	if n.chain != nil && n.cfg.Poot.Pool != "" {
+		n.wg.Go(func() { n.chain.KeepPool(loopCtx, []byte(n.cfg.Poot.Pool)) })
+	}
 	if n.chain != nil && n.poot != nil && n.rec != nil {
 		n.wg.Go(func() { n.proveStorageLoop(loopCtx, key, n.poot.Params()) })
 	}

@@ -68,7 +68,21 @@ func (s *Service) PootStatus(ctx context.Context) (poot.Status, error) {
 	if s.poot == nil {
 		return poot.Status{}, errNoPoot
 	}
-	return s.poot.Status(ctx)
+	st, err := s.poot.Status(ctx)
+	if err != nil || s.chain == nil {
+		return st, err
+	}
+	// With a chain, credits and rank are the chain's: the tally its
+	// schedule reads, over the proofs its blocks include.
+	cs, err := s.chain.Standing(s.poot.Entity())
+	if err != nil {
+		return st, err
+	}
+	e := cs.Entry
+	st.TallySlot, st.Entities, st.Eligibles, st.Rank = cs.TallySlot, cs.Entities, cs.Eligibles, cs.Rank
+	st.Credits = poot.CreditsOf(e)
+	st.UptimeScore, st.LiveScore, st.Eligible = e.Uptime, e.LiveScore, e.Eligible
+	return st, nil
 }
 
 func (s *Service) PootSchedule(_ context.Context, p PootScheduleParams) ([]poot.ScheduledSlot, error) {
@@ -80,6 +94,9 @@ func (s *Service) PootSchedule(_ context.Context, p PootScheduleParams) ([]poot.
 	}
 	if p.Slots < 1 || p.Slots > 1000 {
 		return nil, rpc.InvalidParams("slots %d: want 1..1000", p.Slots)
+	}
+	if s.chain != nil {
+		return s.chain.Schedule(p.Slots, s.poot.Entity())
 	}
 	return s.poot.Schedule(p.Slots)
 }

@@ -301,6 +301,8 @@ func (c *execCtx) exec(o *overlay, tx *Tx) error {
 		return c.equivocation(o, b)
 	case *ClaimStorage:
 		return c.claimStorage(o, tx.Sender, b)
+	case *SetPool:
+		return c.setPool(o, tx.Sender, b)
 	}
 	panic("vm: unknown body type")
 }
@@ -459,5 +461,34 @@ func (c *execCtx) claimStorage(o *overlay, sender peer.ID, b *ClaimStorage) erro
 		return errf(ErrClaimExists, "%s on session %x", sender, b.Session)
 	}
 	o.set(k, encodeClaim(b.ChunkSizes))
+	return nil
+}
+
+// setPool applies the pool rules in order: a node whose record changed in
+// this block's epoch can send no SetPool (ErrPoolChangeTooSoon); leaving
+// needs a pool (ErrNotInPool); joining the pool it is in changes nothing
+// (a success that writes nothing, so it does not count as a change);
+// otherwise the record becomes {pool, epoch}. A leave keeps the record,
+// with an empty pool, so the epoch rule also holds across leave and
+// rejoin.
+func (c *execCtx) setPool(o *overlay, sender peer.ID, b *SetPool) error {
+	epoch := c.in.Slot / o.param(ParamEpochSlots)
+	k := poolKey(sender)
+	var cur poolRecord
+	v, had := o.get(k)
+	if had {
+		cur = mustDecodePool(v)
+		if cur.Epoch == epoch {
+			return errf(ErrPoolChangeTooSoon, "%s changed its pool in epoch %d", sender, epoch)
+		}
+	}
+	if len(b.Pool) == 0 && len(cur.Pool) == 0 {
+		return errf(ErrNotInPool, "%s", sender)
+	}
+	if len(b.Pool) > 0 && bytes.Equal(cur.Pool, b.Pool) {
+		return nil
+	}
+	r := poolRecord{Pool: bytes.Clone(b.Pool), Epoch: epoch}
+	o.set(k, r.encode())
 	return nil
 }

@@ -40,13 +40,17 @@ func scenario(t testing.TB) []BlockInput {
 	add(2, c.next(nodes[0], &AnchorChunk{Session: sid(1), Index: 3, Leaf: h32("l3")}),
 		c.next(nodes[0], &ProposeParam{Name: "d_min", Value: 300_000}),
 		c.next(nodes[2], &ClaimStorage{Session: sid(1), ChunkSizes: []uint64{10, 20, 30, 40}}),
-		c.next(nodes[3], &ClaimStorage{Session: sid(2), ChunkSizes: []uint64{10}})) // fails: 2 chunks
+		c.next(nodes[3], &ClaimStorage{Session: sid(2), ChunkSizes: []uint64{10}}), // fails: 2 chunks
+		c.next(nodes[0], &SetPool{Pool: []byte("pool-x")}), c.next(nodes[1], &SetPool{Pool: []byte("pool-x")}),
+		c.next(nodes[2], &SetPool{})) // fails: not in a pool
 	add(3, c.next(nodes[1], &Vote{Proposal: 1, Yes: true}), c.next(nodes[2], &Vote{Proposal: 1, Yes: true}),
 		c.next(nodes[2], &Vote{Proposal: 1, Yes: true}),
 		c.next(nodes[3], &ClaimStorage{Session: sid(1), ChunkSizes: []uint64{10, 20, 30, 40}}),
-		c.next(nodes[2], &ClaimStorage{Session: sid(1), ChunkSizes: []uint64{1, 2, 3, 4}})) // fails: claimed
+		c.next(nodes[2], &ClaimStorage{Session: sid(1), ChunkSizes: []uint64{1, 2, 3, 4}}), // fails: claimed
+		c.next(nodes[0], &SetPool{Pool: []byte("pool-y")}))                                 // fails: changed this epoch
 	add(730, c.next(c.proposer, &CommitTally{Epoch: 0, Root: h32("tally0"), Credits: cr}))
-	add(731, c.next(nodes[3], equivocate(t.(*testing.T), bad, 9)))
+	add(731, c.next(nodes[3], equivocate(t.(*testing.T), bad, 9)),
+		c.next(nodes[0], &SetPool{Pool: []byte("pool-y")}), c.next(nodes[1], &SetPool{}))
 	for range 20 {
 		add(c.s.Slot() + 1)
 	}
@@ -90,6 +94,10 @@ func TestDeterminismAcrossStates(t *testing.T) {
 	require.Equal(t, uint64(300_000), v) // the scenario's proposal passed and applied
 	require.Len(t, finals[0].StorageClaims(newActor(t, "d2").id), 1)
 	require.Len(t, finals[0].StorageClaims(newActor(t, "d3").id), 1)
+	require.Equal(t, []peer.ID{newActor(t, "d0").id}, finals[0].PoolMembers([]byte("pool-y")))
+	require.Empty(t, finals[0].PoolMembers([]byte("pool-x")))
+	// d0's change in epoch 0 failed, so its record dates from epoch 1.
+	require.Equal(t, uint64(1), mustDecodePool(finals[0].kv[poolKey(newActor(t, "d0").id)]).Epoch)
 }
 
 // Root equality iff state equality, on state pairs drawn from a small
@@ -107,7 +115,7 @@ func TestRootIffEqual(t *testing.T) {
 }
 
 // The same property through ApplyBlock: random blocks of registrations,
-// anchors and storage claims from a small space.
+// anchors, storage claims and pool changes from a small space.
 func TestRootIffEqualApply(t *testing.T) {
 	actors := []actor{newActor(t, "r0"), newActor(t, "r1")}
 	prop := newActor(t, "rp").id
@@ -120,11 +128,13 @@ func TestRootIffEqualApply(t *testing.T) {
 			a := actors[rapid.IntRange(0, 1).Draw(rt, fmt.Sprint(label, j, "a"))]
 			sess := rapid.IntRange(0, 1).Draw(rt, fmt.Sprint(label, j, "s"))
 			var body Body = register(sess, 2)
-			switch rapid.IntRange(0, 2).Draw(rt, fmt.Sprint(label, j, "kind")) {
+			switch rapid.IntRange(0, 3).Draw(rt, fmt.Sprint(label, j, "kind")) {
 			case 1:
 				body = &AnchorChunk{Session: sid(sess), Index: 1, Leaf: h32("x")}
 			case 2:
 				body = &ClaimStorage{Session: sid(sess), ChunkSizes: []uint64{1, rapid.Uint64Range(1, 2).Draw(rt, fmt.Sprint(label, j, "size"))}}
+			case 3:
+				body = &SetPool{Pool: []byte("pq"[:sess])} // "" leaves, "p" joins
 			}
 			txs = append(txs, a.tx(t, nonces[a.id], body))
 			nonces[a.id]++

@@ -54,6 +54,10 @@
 //	                     (1..8,192 sizes, each in [1, 2^40])                as many sizes as the session's chunk count
 //	                                                                        (ErrClaimMismatch), once per sender and
 //	                                                                        session (ErrClaimExists)
+//	8 SetPool            1 pool ID (1..64 B); absent = leave the pool       one change per sender and epoch
+//	                     (the body is then the empty map)                   (ErrPoolChangeTooSoon); leaving needs a
+//	                                                                        pool (ErrNotInPool); joining the pool
+//	                                                                        the sender is in is a no-op
 //
 // CommitTally records each entity's micro-credits for the epoch under
 // 0x06 ‖ epoch ‖ entity, the accounting a later settlement draws on (the
@@ -70,6 +74,21 @@
 // node may claim any registered session, so replicas claim too: a claim
 // a node cannot back with the data earns nothing, since a storage proof
 // needs the real bytes. Claims are not withdrawn.
+//
+// SetPool makes pool membership chain state, so every node agrees which
+// nodes PoOT ranks together as one pool entity (consensus.PoolEntity,
+// 0x02 ‖ pool ID). A node is in at most one pool; its record, under
+// 0x0d ‖ sender, holds its pool (empty after leaving) and the epoch
+// (block slot / epoch_slots) of its last change. The rules, in order:
+// if the record was changed in the block's epoch, any SetPool fails
+// (ErrPoolChangeTooSoon), so a node joins, switches or leaves at most
+// once per epoch; leaving when in no pool fails (ErrNotInPool); joining
+// the pool the node is already in succeeds and writes nothing (it is not
+// a change and does not restart the epoch rule); anything else sets the
+// record to {pool, epoch}. Leaving keeps the record with an empty pool,
+// so leave-then-rejoin in one epoch is refused too. State.PoolOf(node)
+// returns a node's pool; State.PoolMembers(pool) its members in peer-ID
+// byte order (one scan of the state).
 //
 // # Headers
 //
@@ -104,7 +123,8 @@
 //     10 ErrImmutableParam, 11 ErrParamOutOfBounds, 12 ErrNotEligible,
 //     13 ErrUnknownProposal, 14 ErrVotingClosed, 15 ErrDoubleVote,
 //     16 ErrBadEvidence, 17 ErrAlreadySlashed, 18 ErrClaimMismatch,
-//     19 ErrClaimExists). A failed transaction is charged its full gas.
+//     19 ErrClaimExists, 20 ErrPoolChangeTooSoon, 21 ErrNotInPool). A
+//     failed transaction is charged its full gas.
 //
 // # Gas
 //
@@ -112,7 +132,8 @@
 // gas: RegisterSession 4,000; AnchorChunk 2,000; CommitTally 5,000 + 200
 // per entry; ProposeParam 10,000; Vote 2,000; Equivocation 20,000 (two
 // signature checks); ClaimStorage 4,000 + 50 per chunk size (the largest
-// claim, 8,192 sizes of 2^40, costs about 710,000 in all). Gas is known before execution, so the block gas
+// claim, 8,192 sizes of 2^40, costs about 710,000 in all); SetPool 2,000
+// (one read and one write, as a Vote). Gas is known before execution, so the block gas
 // limit is checked statically. There are no fees or balances yet: gas
 // only bounds a block's work (a 220-byte registration costs 5,880 gas, so 1,000 ≈ 5.9 M,
 // under the default 8 M).
@@ -199,6 +220,7 @@
 //	0x0a ‖ be64 height             CBOR array of proposal IDs taking effect at that height
 //	0x0b ‖ be64 epoch ‖ entity     BLAKE3 of the equivocation evidence
 //	0x0c ‖ node peer ID ‖ session  ClaimRecord {1 sealed chunk sizes}
+//	0x0d ‖ node peer ID            PoolRecord {1 pool ID (absent after leaving), 2 epoch of the last change}
 //
 // # State root
 //

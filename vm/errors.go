@@ -98,6 +98,12 @@ var (
 	ErrClaimMismatch = errors.New("vm: claim does not match the session's chunk count")
 	// ErrClaimExists: a second ClaimStorage by one sender for one session.
 	ErrClaimExists = errors.New("vm: storage already claimed")
+	// ErrPoolChangeTooSoon: SetPool by a node whose pool already changed
+	// (joined, switched or left) in the block's epoch.
+	ErrPoolChangeTooSoon = errors.New("vm: pool already changed this epoch")
+	// ErrNotInPool: SetPool with an empty pool (leave) by a node that is
+	// in no pool.
+	ErrNotInPool = errors.New("vm: not in a pool")
 	// ErrBadProof: a session inclusion proof that does not verify.
 	ErrBadProof = errors.New("vm: bad inclusion proof")
 )
@@ -112,6 +118,7 @@ var receiptCodes = []error{
 	ErrNotEligible, ErrUnknownProposal, ErrVotingClosed, ErrDoubleVote,
 	ErrBadEvidence, ErrAlreadySlashed,
 	ErrClaimMismatch, ErrClaimExists,
+	ErrPoolChangeTooSoon, ErrNotInPool,
 }
 
 func codeOf(err error) uint64 {

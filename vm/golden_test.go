@@ -144,6 +144,66 @@ func TestGoldenClaims(t *testing.T) {
 	checkGolden(t, filepath.Join("testdata", "golden_claims.json"), goldenClaimChain(t))
 }
 
+// goldenPoolChain pins SetPool (added after golden.json and
+// golden_claims.json, which are left byte-identical): its encoding, the
+// 0x0d key layout, the once-per-epoch rule and receipt codes 20 and 21.
+func goldenPoolChain(t *testing.T) goldenFile {
+	c := newChain(t)
+	n0, n1, n2 := newActor(t, "golden-0"), newActor(t, "golden-1"), newActor(t, "golden-2")
+	c.eligible = []peer.ID{n0.id, n1.id, n2.id}
+	g := goldenFile{
+		Description: "vm golden vector for pool membership: genesis (gov_voting_blocks 10, gov_timelock_blocks 6, gov_quorum_ppm 500000) and three blocks in epochs 0, 1 and 2",
+		Genesis:     hex.EncodeToString(c.s.root[:]),
+	}
+	blocks := []struct {
+		slot uint64
+		txs  [][]byte
+	}{
+		{1, [][]byte{
+			c.next(n0, register(1, 1)),
+			c.next(n0, &SetPool{Pool: []byte("pool-a")}),
+			c.next(n1, &SetPool{Pool: []byte("pool-a")}),
+			c.next(n2, &SetPool{}),                       // fails: not in a pool (21)
+			c.next(n0, &SetPool{Pool: []byte("pool-b")}), // fails: changed this epoch (20)
+		}},
+		{721, [][]byte{
+			c.next(n0, &SetPool{Pool: []byte("pool-b")}),
+			c.next(n1, &SetPool{}),
+			c.next(n1, &SetPool{Pool: []byte("pool-a")}), // fails: changed this epoch (20)
+			c.next(n2, &SetPool{Pool: bytes.Repeat([]byte{0xff}, MaxPoolLen)}),
+		}},
+		{1441, [][]byte{
+			c.next(n0, &SetPool{Pool: []byte("pool-b")}), // no-op
+			c.next(n1, &SetPool{}),                       // fails: not in a pool (21)
+			c.next(n2, &SetPool{Pool: []byte("pool-b")}),
+		}},
+	}
+	for _, b := range blocks {
+		rs := c.blockAt(b.slot, b.txs...)
+		gb := goldenBlock{Height: c.s.Height(), Slot: b.slot, Proposer: c.proposer.id.String()}
+		for i, tx := range b.txs {
+			gb.Txs = append(gb.Txs, hex.EncodeToString(tx))
+			gb.Codes = append(gb.Codes, rs[i].Code)
+		}
+		tr, rr, sr := TxRoot(b.txs), ReceiptsRoot(rs), c.s.Root()
+		gb.TxRoot, gb.ReceiptsRoot, gb.StateRoot = hex.EncodeToString(tr[:]), hex.EncodeToString(rr[:]), hex.EncodeToString(sr[:])
+		g.Blocks = append(g.Blocks, gb)
+	}
+	require.Equal(t, []uint64{0, 0, 0, 21, 20}, g.Blocks[0].Codes)
+	require.Equal(t, []uint64{0, 0, 20, 0}, g.Blocks[1].Codes)
+	require.Equal(t, []uint64{0, 21, 0}, g.Blocks[2].Codes)
+	require.Len(t, c.s.PoolMembers([]byte("pool-b")), 2)
+	require.Empty(t, c.s.PoolMembers([]byte("pool-a")))
+	p, _, err := c.s.ProveSession(sid(1))
+	require.NoError(t, err)
+	g.Proof = hex.EncodeToString(p.Encode())
+	return g
+}
+
+func TestGoldenPools(t *testing.T) {
+	checkGolden(t, filepath.Join("testdata", "golden_pools.json"), goldenPoolChain(t))
+}
+
 func checkGolden(t *testing.T, path string, got goldenFile) {
 	t.Helper()
 	if *updateGolden || os.Getenv("LUCID_UPDATE_GOLDEN") == "1" {

@@ -78,6 +78,31 @@ func mustDecodeClaim(b []byte) []uint64 {
 	return w.Sizes
 }
 
+// poolRecord is a node's pool membership: its pool (empty after leaving)
+// and the epoch of its last change. The record outlives a leave so that
+// the once-per-epoch rule holds across leave and rejoin.
+type poolRecord struct {
+	Pool  []byte
+	Epoch uint64
+}
+
+type wirePoolRecord struct {
+	Pool  []byte `cbor:"1,keyasint,omitempty"`
+	Epoch uint64 `cbor:"2,keyasint,omitempty"`
+}
+
+func (r *poolRecord) encode() []byte {
+	return mustMarshal(&wirePoolRecord{Pool: r.Pool, Epoch: r.Epoch})
+}
+
+func mustDecodePool(b []byte) poolRecord {
+	var w wirePoolRecord
+	if err := decodeStrict(b, &w, 0, "pool record"); err != nil {
+		panic("vm: corrupt pool record in state: " + err.Error())
+	}
+	return poolRecord(w)
+}
+
 // TallyRecord is what CommitTally stores for an epoch.
 type TallyRecord struct {
 	Root     [32]byte

@@ -26,6 +26,7 @@ const (
 	prefixApplyAt  byte = 0x0a
 	prefixSlash    byte = 0x0b
 	prefixClaim    byte = 0x0c
+	prefixPool     byte = 0x0d
 )
 
 var (
@@ -66,6 +67,10 @@ func getU64(b []byte) uint64                 { return binary.BigEndian.Uint64(b)
 func claimKey(node peer.ID, id SessionID) string {
 	return key(prefixClaim, []byte(node), id[:])
 }
+
+// poolKey is 0x0d ‖ node peer ID: one pool record per node, in peer-ID
+// order.
+func poolKey(node peer.ID) string { return key(prefixPool, []byte(node)) }
 
 // State is an immutable snapshot of the chain state: a set of key → value
 // entries and the root committing to them. ApplyBlock returns a new State
@@ -273,6 +278,36 @@ func (s *State) claimRecord(id SessionID, v []byte) StorageClaimRecord {
 		panic("vm: storage claim on an unregistered session")
 	}
 	return StorageClaimRecord{Session: id, Root: mustDecodeSession(sess).Root, ChunkSizes: mustDecodeClaim(v)}
+}
+
+// PoolOf returns the pool node is in (a copy), and false when it is in
+// no pool (it never joined one, or left).
+func (s *State) PoolOf(node peer.ID) ([]byte, bool) {
+	v, ok := s.kv[poolKey(node)]
+	if !ok {
+		return nil, false
+	}
+	r := mustDecodePool(v)
+	if len(r.Pool) == 0 {
+		return nil, false
+	}
+	return r.Pool, true
+}
+
+// PoolMembers returns the nodes in pool, sorted by peer ID bytes (nil for
+// an empty pool ID or a pool with no members). It scans the state (O(n)).
+func (s *State) PoolMembers(pool []byte) []peer.ID {
+	if len(pool) == 0 {
+		return nil
+	}
+	prefix := string([]byte{prefixPool})
+	var out []peer.ID
+	for _, k := range s.keysWithPrefix(prefix) {
+		if bytes.Equal(mustDecodePool(s.kv[k]).Pool, pool) {
+			out = append(out, peer.ID(k[len(prefix):]))
+		}
+	}
+	return out
 }
 
 // Proposal returns a governance proposal.

@@ -25,6 +25,7 @@ const (
 	MaxTallyEntries = 16_384  // CommitTally credit entries
 	MaxClaimChunks  = 8192    // ClaimStorage chunk sizes
 	MaxParamNameLen = 64
+	MaxPoolLen      = 64 // SetPool pool ID; also a pool entity's ID
 	MaxChunkCount   = 1<<32 - 1
 	sigLen          = 64
 )
@@ -45,6 +46,7 @@ const (
 	TypeVote            TxType = 5
 	TypeEquivocation    TxType = 6
 	TypeClaimStorage    TxType = 7
+	TypeSetPool         TxType = 8
 )
 
 func (t TxType) String() string {
@@ -63,6 +65,8 @@ func (t TxType) String() string {
 		return "equivocation"
 	case TypeClaimStorage:
 		return "claim_storage"
+	case TypeSetPool:
+		return "set_pool"
 	}
 	return fmt.Sprintf("type(%d)", uint64(t))
 }
@@ -72,7 +76,7 @@ type SessionID [16]byte
 
 // Body is the type-specific part of a transaction: one of
 // *RegisterSession, *AnchorChunk, *CommitTally, *ProposeParam, *Vote,
-// *Equivocation, *ClaimStorage.
+// *Equivocation, *ClaimStorage, *SetPool.
 type Body interface {
 	Type() TxType
 	wire() any
@@ -141,6 +145,13 @@ type ClaimStorage struct {
 	ChunkSizes []uint64 // 1..MaxClaimChunks sizes, each in [1, MaxClaimChunkSize]
 }
 
+// SetPool puts the sender in a pool (1..64 bytes, the pool ID nodes
+// publish under) or, with an empty Pool, takes it out of its pool. A node
+// changes its pool at most once per epoch (see the package doc).
+type SetPool struct {
+	Pool []byte
+}
+
 // Tx is a signed transaction.
 type Tx struct {
 	Sender peer.ID // signs; its peer ID embeds its Ed25519 key
@@ -204,6 +215,10 @@ type wireClaim struct {
 	Sizes   []uint64 `cbor:"2,keyasint,omitempty"`
 }
 
+type wireSetPool struct {
+	Pool []byte `cbor:"1,keyasint,omitempty"`
+}
+
 func (*RegisterSession) Type() TxType { return TypeRegisterSession }
 func (*AnchorChunk) Type() TxType     { return TypeAnchorChunk }
 func (*CommitTally) Type() TxType     { return TypeCommitTally }
@@ -211,6 +226,7 @@ func (*ProposeParam) Type() TxType    { return TypeProposeParam }
 func (*Vote) Type() TxType            { return TypeVote }
 func (*Equivocation) Type() TxType    { return TypeEquivocation }
 func (*ClaimStorage) Type() TxType    { return TypeClaimStorage }
+func (*SetPool) Type() TxType         { return TypeSetPool }
 
 func (r *RegisterSession) wire() any {
 	return &wireRegister{Session: r.Session[:], Manifest: r.Manifest[:], Root: r.Root[:], Chunks: r.Chunks, Owner: r.Owner}
@@ -233,6 +249,7 @@ func (e *Equivocation) wire() any {
 func (c *ClaimStorage) wire() any {
 	return &wireClaim{Session: c.Session[:], Sizes: c.ChunkSizes}
 }
+func (p *SetPool) wire() any { return &wireSetPool{Pool: p.Pool} }
 
 func (r *RegisterSession) validate() error {
 	switch {
@@ -285,7 +302,7 @@ func validEntity(e []byte) error {
 			return fmt.Errorf("node entity: %v", err)
 		}
 	case 0x02:
-		if len(e)-1 > 64 {
+		if len(e)-1 > MaxPoolLen {
 			return fmt.Errorf("pool ID of %d bytes", len(e)-1)
 		}
 	default:
@@ -325,6 +342,13 @@ func (c *ClaimStorage) validate() error {
 	return nil
 }
 
+func (p *SetPool) validate() error {
+	if len(p.Pool) > MaxPoolLen {
+		return malformed("set pool: pool ID of %d bytes, max %d", len(p.Pool), MaxPoolLen)
+	}
+	return nil
+}
+
 // Gas schedule. A transaction costs GasPerTx + GasPerByte·len(encoding) +
 // its type's gas; failed transactions are charged in full.
 //
@@ -333,6 +357,8 @@ func (c *ClaimStorage) validate() error {
 // in the claim's one value; its bytes already pay GasPerByte). The
 // largest claim, MaxClaimChunks sizes of 2^40 (about 74 KB), costs about
 // 710,000 gas, within the lowest max_block_gas (10^6).
+//
+// SetPool costs GasSetPool, as a Vote: one record read and one write.
 const (
 	GasPerTx        = 1_000
 	GasPerByte      = 4
@@ -345,6 +371,7 @@ const (
 	GasEquivocation = 20_000
 	GasClaimBase    = 4_000
 	GasClaimChunk   = 50
+	GasSetPool      = 2_000
 )
 
 func (*RegisterSession) gas() uint64 { return GasRegister }
@@ -354,6 +381,7 @@ func (*ProposeParam) gas() uint64    { return GasPropose }
 func (*Vote) gas() uint64            { return GasVote }
 func (*Equivocation) gas() uint64    { return GasEquivocation }
 func (c *ClaimStorage) gas() uint64  { return GasClaimBase + GasClaimChunk*uint64(len(c.ChunkSizes)) }
+func (*SetPool) gas() uint64         { return GasSetPool }
 
 // TxGas returns the gas of a transaction whose encoding is size bytes.
 func TxGas(tx *Tx, size int) uint64 {
@@ -543,6 +571,12 @@ func decodeBody(t TxType, raw []byte) (Body, error) {
 			return nil, err
 		}
 		body = c
+	case TypeSetPool:
+		var w wireSetPool
+		if err := decodeStrict(raw, &w, 0, what); err != nil {
+			return nil, err
+		}
+		body = &SetPool{Pool: w.Pool}
 	default:
 		return nil, malformed("unknown transaction type %d", uint64(t))
 	}

@@ -3,6 +3,7 @@ package vm
 import (
 	"github.com/lucidnet/lucid/consensus"
 
+	"bytes"
 	"encoding/hex"
 	"testing"
 
@@ -36,6 +37,9 @@ func sampleBodies(t testing.TB) []Body {
 		&Vote{Proposal: 1 << 40, Yes: true},
 		&ClaimStorage{Session: sid(1), ChunkSizes: []uint64{1 << 20, 1 << 20, 4711}},
 		&ClaimStorage{Session: sid(2), ChunkSizes: []uint64{MaxClaimChunkSize}},
+		&SetPool{Pool: []byte("pool-1")},
+		&SetPool{Pool: bytes.Repeat([]byte{0xff}, MaxPoolLen)},
+		&SetPool{}, // leave
 	}
 }
 

@@ -255,6 +255,8 @@ func describeBody(b vm.Body) map[string]any {
 		return map[string]any{"name": b.Name, "value": b.Value}
 	case *vm.Vote:
 		return map[string]any{"proposal": b.Proposal, "yes": b.Yes}
+	case *vm.SetPool:
+		return map[string]any{"pool": string(b.Pool)}
 	case *vm.ClaimStorage:
 		return map[string]any{"session": hex.EncodeToString(b.Session[:]), "chunks": len(b.ChunkSizes)}
 	case *vm.Equivocation:

@@ -583,7 +583,7 @@ func (s *Service) produceLoop(ctx context.Context) {
 		s.mu.Lock()
 		p = s.eng.HeadParams()
 		head := s.eng.Head()
-		rank, ok, err := s.eng.Rank(head.Hash(), slot, consensus.NodeEntity(s.self))
+		rank, ok, err := s.eng.Rank(head.Hash(), slot, s.self)
 		s.mu.Unlock()
 		if err != nil || !ok {
 			continue
@@ -773,6 +773,54 @@ func (s *Service) GossipContext() consensus.VerifyContext {
 			return s.eng.GossipContext().Claims(node, slot)
 		},
 		Block: s.BlockInfo,
+		PoolMember: func(pool []byte, node peer.ID) bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			p, ok := s.eng.HeadState().PoolOf(node)
+			return ok && string(p) == string(pool)
+		},
+	}
+}
+
+// PoolOf is the pool node is in at the head.
+func (s *Service) PoolOf(node peer.ID) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.eng.HeadState().PoolOf(node)
+}
+
+// KeepPool makes the chain record this node in pool (empty: in none):
+// once the node has caught up with the network (its head is within a few
+// slots of now), it submits a set-pool transaction whenever the head
+// state says otherwise and none is pending, and waits for it.
+func (s *Service) KeepPool(ctx context.Context, pool []byte) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		p := s.eng.HeadParams()
+		behind := p.SlotAt(s.cfg.Now()) > s.eng.Head().Slot+consensus.Slot(2*p.Lookahead+2)
+		have, _ := s.eng.HeadState().PoolOf(s.self)
+		s.mu.Unlock()
+		if behind || string(have) == string(pool) {
+			continue
+		}
+		h, err := s.Submit(ctx, &vm.SetPool{Pool: pool})
+		if err != nil {
+			s.log.Warn("pool membership not submitted", "err", err)
+			continue
+		}
+		wctx, cancel := context.WithTimeout(ctx, 20*p.SlotLength)
+		tx, err := s.WaitTx(wctx, h, false)
+		cancel()
+		if err == nil && tx.Code != 0 {
+			s.log.Warn("pool membership refused", "err", tx.Error)
+		}
 	}
 }
 

@@ -202,13 +202,13 @@ func (s *Service) verifyContext() consensus.VerifyContext {
 		Claims: func(peer.ID, consensus.Slot) (*consensus.ClaimSet, bool) { return nil, false },
 		Block:  func([32]byte) (consensus.BlockInfo, bool) { return consensus.BlockInfo{}, false },
 	}
+	// Without a chain, pool membership is not known: only this node's
+	// own pool claim is.
+	ctx.PoolMember = func(pool []byte, node peer.ID) bool { return node == s.self && slices.Equal(pool, s.cfg.Pool) }
 	if s.cfg.Chain != nil {
 		c := s.cfg.Chain()
-		ctx.Seeds, ctx.Claims, ctx.Block = c.Seeds, c.Claims, c.Block
+		ctx.Seeds, ctx.Claims, ctx.Block, ctx.PoolMember = c.Seeds, c.Claims, c.Block, c.PoolMember
 	}
-	// Pool membership is not chain state yet; only this node's own pool
-	// claim is known.
-	ctx.PoolMember = func(pool []byte, node peer.ID) bool { return node == s.self && slices.Equal(pool, s.cfg.Pool) }
 	return ctx
 }
 

@@ -43,6 +43,11 @@ type Credits struct {
 
 func credits(micro uint64) float64 { return float64(micro) / consensus.Micro }
 
+// CreditsOf converts a tally line's micro-credits.
+func CreditsOf(e consensus.TallyEntry) Credits {
+	return Credits{Relay: credits(e.Relay), Storage: credits(e.Storage), Validation: credits(e.Validation), Total: credits(e.Credits)}
+}
+
 // finalSlot is the latest slot whose proofs can no longer arrive.
 func (s *Service) finalSlot(now consensus.Slot) consensus.Slot {
 	return consensus.Slot(max(int64(now)-int64(s.cfg.Params.AcceptWindow)-1, 0))
@@ -87,7 +92,7 @@ func (s *Service) status() (Status, error) {
 	}
 	st.Entities = len(tally.Entries)
 	if e, ok := tally.Entry(s.entity); ok {
-		st.Credits = Credits{Relay: credits(e.Relay), Storage: credits(e.Storage), Validation: credits(e.Validation), Total: credits(e.Credits)}
+		st.Credits = CreditsOf(e)
 		st.UptimeScore, st.LiveScore, st.Eligible = e.Uptime, e.LiveScore, e.Eligible
 	}
 	seed, _ := s.chain.Seed(final)
