@@ -62,6 +62,10 @@ type BlockParams struct {
 	// eligible leader (empty Primary; spec: the original Server node). It
 	// ranks as primary there and nowhere else.
 	Bootstrap peer.ID
+	// PoolOf, when set, gives the pool a node belongs to on the branch
+	// ending at parent (chain state): a member of a pool proposes at its
+	// pool's rank.
+	PoolOf func(parent [32]byte, node peer.ID) ([]byte, bool)
 }
 
 // DefaultBlockParams returns p with the default limits and no bootstrap
@@ -285,20 +289,30 @@ func merkleRoot(tag string, items [][]byte) [32]byte {
 
 // ProposerRank returns the rank of proposer in the slot (0 = primary,
 // k = k-th fallback), or false when it is not a leader of the slot. A
-// proposer ranks as its node entity; pools producing blocks are not
-// supported yet.
-func ProposerRank(leaders SlotLeaders, proposer peer.ID) (int, bool) {
+// proposer ranks as its node entity, or as its pool (pool non-empty)
+// when it is a member of one.
+func ProposerRank(leaders SlotLeaders, proposer peer.ID, pool []byte) (int, bool) {
 	if proposer == "" {
 		return 0, false
+	}
+	if len(pool) > 0 {
+		return leaders.Rank(PoolEntity(pool))
 	}
 	return leaders.Rank(NodeEntity(proposer))
 }
 
-func (bp BlockParams) proposerRank(leaders SlotLeaders, proposer peer.ID) (int, bool) {
+// ProposerRank is the rank of a block's proposer under bp: the bootstrap
+// node in slots without an eligible leader, else ProposerRank with the
+// proposer's pool on the branch ending at parent.
+func (bp BlockParams) ProposerRank(parent [32]byte, leaders SlotLeaders, proposer peer.ID) (int, bool) {
 	if leaders.Primary == "" {
 		return 0, bp.Bootstrap != "" && proposer == bp.Bootstrap
 	}
-	return ProposerRank(leaders, proposer)
+	var pool []byte
+	if bp.PoolOf != nil {
+		pool, _ = bp.PoolOf(parent, proposer)
+	}
+	return ProposerRank(leaders, proposer, pool)
 }
 
 // VerifyHeader checks a header against its parent and the schedule of its
@@ -328,7 +342,7 @@ func VerifyHeader(h *BlockHeader, parent *BlockHeader, leaders SlotLeaders, bp B
 	if h.Prev != parent.Hash() {
 		return errf(ErrBlockPrev, "prev %x is not the parent's hash", h.Prev[:8])
 	}
-	rank, ok := bp.proposerRank(leaders, h.Proposer)
+	rank, ok := bp.ProposerRank(h.Prev, leaders, h.Proposer)
 	if !ok {
 		return errf(ErrNotProposer, "%s at slot %d", h.Proposer, h.Slot)
 	}

@@ -252,11 +252,11 @@ func TestVerifyBlockRejections(t *testing.T) {
 	require.NoError(t, VerifyBlock(n.block(t, &parent, 5, 0, 0), &parent, l5, n.bp, 0))
 	e, ok := l5.LeaderAt(n.bp.Params, 250*time.Millisecond)
 	require.True(t, ok)
-	r, ok := ProposerRank(l5, n.proposer(5, 2).id)
+	r, ok := ProposerRank(l5, n.proposer(5, 2).id, nil)
 	require.True(t, ok)
 	require.Equal(t, 2, r)
 	require.Equal(t, NodeEntity(n.proposer(5, 2).id), e)
-	_, ok = ProposerRank(l5, other.id)
+	_, ok = ProposerRank(l5, other.id, nil)
 	require.False(t, ok)
 	// Bootstrap proposer in a slot without leaders.
 	boot := n.bp

@@ -145,7 +145,7 @@ func (fc *ForkChoice) Add(h BlockHeader) error {
 	if err := VerifyHeader(&h, &parent.h, leaders, fc.bp, ArrivalAny); err != nil {
 		return err
 	}
-	rank, _ := fc.bp.proposerRank(leaders, h.Proposer)
+	rank, _ := fc.bp.ProposerRank(h.Prev, leaders, h.Proposer)
 	h.Sig = slices.Clone(h.Sig)
 	n := &fcNode{h: h, hash: hash, rank: rank, parent: parent}
 	parent.children = append(parent.children, n)

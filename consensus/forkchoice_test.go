@@ -91,7 +91,7 @@ func referenceHead(n *blockNet, hs []BlockHeader) [32]byte {
 	}
 	rank := func(h BlockHeader) int {
 		l, _ := n.leaders(h.Slot)
-		r, _ := ProposerRank(l, h.Proposer)
+		r, _ := ProposerRank(l, h.Proposer, nil)
 		return r
 	}
 	// better reports whether chain x beats chain y.
