@@ -67,6 +67,10 @@ func (n *Node) publishValidation(key crypto.PrivKey) func([32]byte, consensus.Bl
 		if info.Sessions == 0 || n.poot == nil {
 			return
 		}
+		// Blocks fetched while catching up are too old to prove.
+		if p := n.poot.Params(); uint64(info.Slot)+p.AcceptWindow < uint64(p.SlotAt(n.now())) {
+			return
+		}
 		p, err := consensus.NewValidation(key, []byte(n.cfg.Poot.Pool), info.Slot,
 			consensus.ValidationBody{Block: h, Height: info.Height, Sessions: info.Sessions})
 		if err == nil {
