@@ -10,6 +10,7 @@ package chain
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -606,7 +607,38 @@ func (e *Engine) advanceFinal() []Final {
 			delete(e.tallies, k)
 		}
 	}
+	if newFinal.header.Height-e.root.header.Height >= reRootEvery {
+		e.reRoot()
+	}
 	return out
+}
+
+// reRootEvery: the fork choice keeps the final block's ancestors; every
+// this many final blocks it starts again from the final block, so that
+// its memory stays bounded on a long-running node.
+const reRootEvery = 256
+
+// reRoot rebuilds the fork choice from the final block with the blocks
+// above it, in height order. The rule chooses from the final block on,
+// so the head is the same.
+func (e *Engine) reRoot() {
+	fc, err := consensus.NewForkChoice(e.final.header, e.leadersFunc, e.blockParams(e.final.params, e.final.state), e.confirm)
+	if err != nil {
+		return
+	}
+	var above []*entry
+	for _, x := range e.entries {
+		if x.state != nil && x.header.Height > e.final.header.Height {
+			above = append(above, x)
+		}
+	}
+	slices.SortFunc(above, func(a, b *entry) int { return cmp.Compare(a.header.Height, b.header.Height) })
+	for _, x := range above {
+		if err := fc.Add(x.header); err != nil {
+			return // keep the old tree rather than lose a block
+		}
+	}
+	e.fc, e.root = fc, e.final
 }
 
 func descends(x, anc *entry) bool {
