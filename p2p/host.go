@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	yamuxlib "github.com/libp2p/go-yamux/v5"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -125,7 +126,7 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	opts := []libp2p.Option{
 		libp2p.Identity(cfg.Identity),
 		libp2p.Security(noise.ID, noise.New),
-		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.Muxer(yamux.ID, muxerFor(cfg.Transports)),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.UserAgent(cfg.UserAgent),
@@ -185,4 +186,30 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 		return nil, fmt.Errorf("libp2p host: %w", err)
 	}
 	return h, nil
+}
+
+// OnionStreamWindow is a stream's initial receive window on a host that
+// uses Tor. Onion circuits have round trips of tens to hundreds of
+// milliseconds, and yamux's 256 KiB start holds a stream to 256 KiB per
+// round trip until its window grows: measured on a private Tor network,
+// 1 MiB transfers ran at 0.5–0.7 of a raw Tor stream's throughput with
+// the default and at 0.95–1.2 with 2 MiB.
+const OnionStreamWindow = 2 << 20
+
+// OnionMuxer is yamux with OnionStreamWindow.
+func OnionMuxer() *yamux.Transport {
+	c := *(*yamuxlib.Config)(yamux.DefaultTransport)
+	c.InitialStreamWindowSize = OnionStreamWindow
+	t := yamux.Transport(c)
+	return &t
+}
+
+// muxerFor picks the muxer for a host's transports.
+func muxerFor(ts []Transport) *yamux.Transport {
+	for _, t := range ts {
+		if t.Name == TorTransport {
+			return OnionMuxer()
+		}
+	}
+	return yamux.DefaultTransport
 }

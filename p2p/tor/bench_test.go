@@ -46,6 +46,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"golang.org/x/net/proxy"
 
+	"github.com/lucidnet/lucid/p2p"
 	"github.com/lucidnet/lucid/testnet/tornet"
 	"github.com/lucidnet/lucid/testnet/tornet/tortest"
 )
@@ -206,7 +207,7 @@ func tcpHost(b *testing.B) host.Host {
 		libp2p.NoTransports,
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Security(noise.ID, noise.New),
-		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.Muxer(yamux.ID, p2p.OnionMuxer()),
 		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),

@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/lucidnet/lucid/p2p"
 	"github.com/lucidnet/lucid/testnet/tornet"
 	"github.com/lucidnet/lucid/testnet/tornet/tortest"
 )
@@ -72,7 +73,7 @@ func newHost(t testing.TB, tt *Tor, id crypto.PrivKey, onionKey ed25519.PrivateK
 		libp2p.NoTransports,
 		tt.Option(onionKey),
 		libp2p.Security(noise.ID, noise.New),
-		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.Muxer(yamux.ID, p2p.OnionMuxer()),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
 	}
