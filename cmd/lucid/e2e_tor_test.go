@@ -243,6 +243,9 @@ func TestTorNodeProcessSockets(t *testing.T) {
 			info, err := client.NodeInfo(ctx)
 			return err == nil && info.Tor != nil && info.Tor.Reachable && info.RoutingTableSize > 0
 		}, 2*time.Minute, 250*time.Millisecond, "node %d never became reachable and joined", pn.Index)
+		id := string(lucid(t, "--home", pn.Home.Dir, "id"))
+		require.Contains(t, id, "tor (tor-only): bootstrapped 100%")
+		require.Contains(t, id, "reachable through Tor, advertised")
 	}
 	for _, pn := range c.Nodes {
 		pid := strconv.Itoa(pn.PID)

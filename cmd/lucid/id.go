@@ -6,6 +6,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
+
+	"github.com/lucidnet/lucid/node"
 )
 
 // idReport is `lucid id --json`.
@@ -17,6 +19,9 @@ type idReport struct {
 	Running bool   `json:"running"`
 	Home    string `json:"home"`
 	API     string `json:"api,omitempty"`
+	// Tor is the running node's Tor state: bootstrap progress and whether
+	// its onion service answered its own dial through Tor.
+	Tor *node.TorStatus `json:"tor,omitempty"`
 }
 
 func newIDCmd(g *globals) *cobra.Command {
@@ -42,7 +47,7 @@ func newIDCmd(g *globals) *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
 			defer cancel()
 			if _, info, err := runningNode(ctx, home); err == nil && info.PeerID == rep.PeerID {
-				rep.Running, rep.Addrs = true, info.Addrs
+				rep.Running, rep.Addrs, rep.Tor = true, info.Addrs, info.Tor
 				rep.API, _ = home.RunningAPI()
 			}
 			if !rep.Running {
@@ -64,6 +69,19 @@ func newIDCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(out, "%s:\n", label)
 			for _, a := range rep.Addrs {
 				fmt.Fprintf(out, "  %s/p2p/%s\n", a, rep.PeerID)
+			}
+			if t := rep.Tor; t != nil {
+				fmt.Fprintf(out, "tor (%s): bootstrapped %d%% (%s)\n", t.Mode, t.Bootstrap, t.Summary)
+				if t.Onion != "" {
+					state := "reachable through Tor, advertised"
+					if !t.Reachable {
+						state = "not reachable yet, not advertised"
+						if t.LastError != "" {
+							state += ": " + t.LastError
+						}
+					}
+					fmt.Fprintf(out, "  onion %s: %s\n", t.Onion, state)
+				}
 			}
 			return nil
 		},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -68,9 +69,22 @@ func newTestnetUpCmd() *cobra.Command {
 			}
 			last := c.Nodes[len(c.Nodes)-1]
 			fmt.Fprintf(out, "\nTry, from another terminal:\n")
-			fmt.Fprintf(out, "  %s nodes find --bootstrap %s\n", bin, c.Bootstrap[0])
-			fmt.Fprintf(out, "  %s --home %s peer ping %s\n", bin, c.Nodes[0].Home.Dir, last.PeerID)
-			fmt.Fprintf(out, "  %s --bootstrap %s connect %s --service ssh\n", bin, c.Bootstrap[0], last.PeerID)
+			if c.Tor != nil {
+				// A desktop client of this network needs Tor with the
+				// private network's settings: a home of its own.
+				client := node.Home{Dir: filepath.Join(c.Dir, "client")}
+				if _, err := node.Init(client, testnet.TorNodeConfig(testnet.NodeConfig(nil, c.Bootstrap), c.Tor)); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "  %s --home %s nodes find\n", bin, c.Nodes[0].Home.Dir)
+				fmt.Fprintf(out, "  %s --home %s peer ping %s\n", bin, c.Nodes[0].Home.Dir, last.PeerID)
+				fmt.Fprintf(out, "  %s --home %s connect %s --service ssh    # a client with its own tor\n", bin, client.Dir, last.PeerID)
+				fmt.Fprintf(out, "  %s --home %s id    # Tor bootstrap and onion reachability\n", bin, c.Nodes[0].Home.Dir)
+			} else {
+				fmt.Fprintf(out, "  %s nodes find --bootstrap %s\n", bin, c.Bootstrap[0])
+				fmt.Fprintf(out, "  %s --home %s peer ping %s\n", bin, c.Nodes[0].Home.Dir, last.PeerID)
+				fmt.Fprintf(out, "  %s --bootstrap %s connect %s --service ssh\n", bin, c.Bootstrap[0], last.PeerID)
+			}
 			fmt.Fprintf(out, "  curl -s http://%s/metrics | grep ^lucid_\n", c.Nodes[0].APIAddr)
 			if c.Genesis != nil {
 				fmt.Fprintf(out, "  %s --home %s chain head\n", bin, c.Nodes[0].Home.Dir)
