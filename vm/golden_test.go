@@ -52,10 +52,7 @@ func goldenChain(t *testing.T) goldenFile {
 	if bytes.Compare(e0, e1) > 0 {
 		cr[0], cr[1] = cr[1], cr[0]
 	}
-	blocks := []struct {
-		slot uint64
-		txs  [][]byte
-	}{
+	blocks := []goldenStep{
 		{1, [][]byte{
 			c.next(n0, register(1, 3)),
 			c.next(n1, register(2, 1)),
@@ -73,17 +70,7 @@ func goldenChain(t *testing.T) goldenFile {
 			c.next(n2, equivocate(t, n1, 700)),
 		}},
 	}
-	for _, b := range blocks {
-		rs := c.blockAt(b.slot, b.txs...)
-		gb := goldenBlock{Height: c.s.Height(), Slot: b.slot, Proposer: c.proposer.id.String()}
-		for i, tx := range b.txs {
-			gb.Txs = append(gb.Txs, hex.EncodeToString(tx))
-			gb.Codes = append(gb.Codes, rs[i].Code)
-		}
-		tr, rr, sr := TxRoot(b.txs), ReceiptsRoot(rs), c.s.Root()
-		gb.TxRoot, gb.ReceiptsRoot, gb.StateRoot = hex.EncodeToString(tr[:]), hex.EncodeToString(rr[:]), hex.EncodeToString(sr[:])
-		g.Blocks = append(g.Blocks, gb)
-	}
+	g.Blocks = c.goldenBlocks(blocks)
 	p, _, err := c.s.ProveSession(sid(1))
 	require.NoError(t, err)
 	g.Proof = hex.EncodeToString(p.Encode())
@@ -105,10 +92,7 @@ func goldenClaimChain(t *testing.T) goldenFile {
 		Description: "vm golden vector for storage claims: genesis (gov_voting_blocks 10, gov_timelock_blocks 6, gov_quorum_ppm 500000) and two blocks",
 		Genesis:     hex.EncodeToString(c.s.root[:]),
 	}
-	blocks := []struct {
-		slot uint64
-		txs  [][]byte
-	}{
+	blocks := []goldenStep{
 		{1, [][]byte{
 			c.next(n0, register(1, 3)),
 			c.next(n0, register(2, 1)),
@@ -122,17 +106,7 @@ func goldenClaimChain(t *testing.T) goldenFile {
 			c.next(n0, &ClaimStorage{Session: sid(3), ChunkSizes: []uint64{1}}),       // fails: unknown session (2)
 		}},
 	}
-	for _, b := range blocks {
-		rs := c.blockAt(b.slot, b.txs...)
-		gb := goldenBlock{Height: c.s.Height(), Slot: b.slot, Proposer: c.proposer.id.String()}
-		for i, tx := range b.txs {
-			gb.Txs = append(gb.Txs, hex.EncodeToString(tx))
-			gb.Codes = append(gb.Codes, rs[i].Code)
-		}
-		tr, rr, sr := TxRoot(b.txs), ReceiptsRoot(rs), c.s.Root()
-		gb.TxRoot, gb.ReceiptsRoot, gb.StateRoot = hex.EncodeToString(tr[:]), hex.EncodeToString(rr[:]), hex.EncodeToString(sr[:])
-		g.Blocks = append(g.Blocks, gb)
-	}
+	g.Blocks = c.goldenBlocks(blocks)
 	require.Equal(t, []uint64{0, 0, 0, 18, 19, 2}, g.Blocks[1].Codes)
 	p, _, err := c.s.ProveSession(sid(1))
 	require.NoError(t, err)
@@ -155,10 +129,7 @@ func goldenPoolChain(t *testing.T) goldenFile {
 		Description: "vm golden vector for pool membership: genesis (gov_voting_blocks 10, gov_timelock_blocks 6, gov_quorum_ppm 500000) and three blocks in epochs 0, 1 and 2",
 		Genesis:     hex.EncodeToString(c.s.root[:]),
 	}
-	blocks := []struct {
-		slot uint64
-		txs  [][]byte
-	}{
+	blocks := []goldenStep{
 		{1, [][]byte{
 			c.next(n0, register(1, 1)),
 			c.next(n0, &SetPool{Pool: []byte("pool-a")}),
@@ -178,17 +149,7 @@ func goldenPoolChain(t *testing.T) goldenFile {
 			c.next(n2, &SetPool{Pool: []byte("pool-b")}),
 		}},
 	}
-	for _, b := range blocks {
-		rs := c.blockAt(b.slot, b.txs...)
-		gb := goldenBlock{Height: c.s.Height(), Slot: b.slot, Proposer: c.proposer.id.String()}
-		for i, tx := range b.txs {
-			gb.Txs = append(gb.Txs, hex.EncodeToString(tx))
-			gb.Codes = append(gb.Codes, rs[i].Code)
-		}
-		tr, rr, sr := TxRoot(b.txs), ReceiptsRoot(rs), c.s.Root()
-		gb.TxRoot, gb.ReceiptsRoot, gb.StateRoot = hex.EncodeToString(tr[:]), hex.EncodeToString(rr[:]), hex.EncodeToString(sr[:])
-		g.Blocks = append(g.Blocks, gb)
-	}
+	g.Blocks = c.goldenBlocks(blocks)
 	require.Equal(t, []uint64{0, 0, 0, 21, 20}, g.Blocks[0].Codes)
 	require.Equal(t, []uint64{0, 0, 20, 0}, g.Blocks[1].Codes)
 	require.Equal(t, []uint64{0, 21, 0}, g.Blocks[2].Codes)
@@ -202,6 +163,30 @@ func goldenPoolChain(t *testing.T) goldenFile {
 
 func TestGoldenPools(t *testing.T) {
 	checkGolden(t, filepath.Join("testdata", "golden_pools.json"), goldenPoolChain(t))
+}
+
+// goldenStep is one block of a golden chain: its slot and transactions.
+type goldenStep struct {
+	slot uint64
+	txs  [][]byte
+}
+
+// goldenBlocks applies the steps and records each block as the golden
+// file holds it.
+func (c *chain) goldenBlocks(steps []goldenStep) []goldenBlock {
+	var out []goldenBlock
+	for _, b := range steps {
+		rs := c.blockAt(b.slot, b.txs...)
+		gb := goldenBlock{Height: c.s.Height(), Slot: b.slot, Proposer: c.proposer.id.String()}
+		for i, tx := range b.txs {
+			gb.Txs = append(gb.Txs, hex.EncodeToString(tx))
+			gb.Codes = append(gb.Codes, rs[i].Code)
+		}
+		tr, rr, sr := TxRoot(b.txs), ReceiptsRoot(rs), c.s.Root()
+		gb.TxRoot, gb.ReceiptsRoot, gb.StateRoot = hex.EncodeToString(tr[:]), hex.EncodeToString(rr[:]), hex.EncodeToString(sr[:])
+		out = append(out, gb)
+	}
+	return out
 }
 
 func checkGolden(t *testing.T, path string, got goldenFile) {
