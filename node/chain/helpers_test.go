@@ -105,7 +105,7 @@ func startNodes(t testing.TB, n int, tweak ...func(*chain.Genesis)) ([]*testNode
 	defer cancel()
 	for i, a := range nodes {
 		for _, b := range nodes[i+1:] {
-			require.NoError(t, a.net.Host.Connect(ctx, peer.AddrInfo{ID: b.id, Addrs: b.net.Host.Addrs()}))
+			require.NoError(t, p2p.Connect(ctx, a.net.Host, peer.AddrInfo{ID: b.id, Addrs: b.net.Host.Addrs()}))
 		}
 	}
 	g := testGenesis(t, nodes[0].id)
@@ -129,7 +129,7 @@ func joinNode(t testing.TB, to []*testNode, g *chain.Genesis, tune ...func(*Conf
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, o := range to {
-		require.NoError(t, nw.Host.Connect(ctx, peer.AddrInfo{ID: o.id, Addrs: o.net.Host.Addrs()}))
+		require.NoError(t, p2p.Connect(ctx, nw.Host, peer.AddrInfo{ID: o.id, Addrs: o.net.Host.Addrs()}))
 	}
 	startServices(t, nd, g, tune...)
 	return nd

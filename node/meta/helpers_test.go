@@ -83,7 +83,7 @@ func connect(t testing.TB, a, b *testNode) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	require.NoError(t, a.net.Host.Connect(ctx, b.info()))
+	require.NoError(t, p2p.Connect(ctx, a.net.Host, b.info()))
 }
 
 // startNode starts (or restarts, from nd.key and nd.store) a node's host,

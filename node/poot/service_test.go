@@ -60,7 +60,7 @@ func startNodes(t *testing.T, n int, params consensus.Params) []*testNode {
 	defer cancel()
 	for i, a := range nodes {
 		for _, b := range nodes[i+1:] {
-			require.NoError(t, a.net.Host.Connect(ctx, peer.AddrInfo{ID: b.net.Host.ID(), Addrs: b.net.Host.Addrs()}))
+			require.NoError(t, p2p.Connect(ctx, a.net.Host, peer.AddrInfo{ID: b.net.Host.ID(), Addrs: b.net.Host.Addrs()}))
 		}
 	}
 	for _, nd := range nodes {
