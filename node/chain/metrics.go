@@ -1,12 +1,11 @@
 package chain
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lucidnet/lucid/chain"
 	"github.com/lucidnet/lucid/consensus"
+	"github.com/lucidnet/lucid/internal/reason"
 	"github.com/lucidnet/lucid/vm"
 )
 
@@ -52,10 +51,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-var reasons = []struct {
-	err  error
-	name string
-}{
+var reasons = reason.Table{
 	{chain.ErrStateRoot, "state_root"}, {chain.ErrBadProof, "bad_proof"}, {chain.ErrHistory, "history"}, {chain.ErrBadTally, "bad_tally"},
 	{consensus.ErrMalformed, "malformed"}, {consensus.ErrUnsupportedVersion, "unsupported_version"},
 	{consensus.ErrBlockTooLarge, "oversize"}, {consensus.ErrBlockTooManyTxs, "too_many_txs"},
@@ -69,11 +65,4 @@ var reasons = []struct {
 }
 
 // Reason is the metric label of a refusal.
-func Reason(err error) string {
-	for _, r := range reasons {
-		if errors.Is(err, r.err) {
-			return r.name
-		}
-	}
-	return "other"
-}
+func Reason(err error) string { return reasons.Of(err) }

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lucidnet/lucid/crdt"
+	"github.com/lucidnet/lucid/internal/reason"
 )
 
 type metrics struct {
@@ -44,10 +45,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 // reasons names each rejection for the rejected counter.
-var reasons = []struct {
-	err  error
-	name string
-}{
+var reasons = reason.Table{
 	{ErrBadEnvelope, "bad_envelope"}, {ErrBadSignature, "bad_signature"},
 	{crdt.ErrTooLarge, "too_large"}, {crdt.ErrTooManyEntries, "too_many_entries"},
 	{crdt.ErrMalformed, "malformed"}, {crdt.ErrUnsupportedVersion, "unsupported_version"},
@@ -59,14 +57,7 @@ var reasons = []struct {
 }
 
 // Reason is the metric label of a rejection.
-func Reason(err error) string {
-	for _, r := range reasons {
-		if errors.Is(err, r.err) {
-			return r.name
-		}
-	}
-	return "other"
-}
+func Reason(err error) string { return reasons.Of(err) }
 
 // deferrable rejections may become acceptable once a prerequisite (the
 // host's Create, its AddRelay) arrives: gossip ignores them rather than

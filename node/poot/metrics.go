@@ -1,11 +1,10 @@
 package poot
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lucidnet/lucid/consensus"
+	"github.com/lucidnet/lucid/internal/reason"
 )
 
 type metrics struct {
@@ -28,10 +27,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-var reasons = []struct {
-	err  error
-	name string
-}{
+var reasons = reason.Table{
 	{consensus.ErrMalformed, "malformed"}, {consensus.ErrUnsupportedVersion, "unsupported_version"},
 	{consensus.ErrUnknownType, "unknown_type"}, {consensus.ErrOversize, "oversize"},
 	{consensus.ErrBadSignature, "bad_signature"}, {consensus.ErrUnsupportedKey, "unsupported_key"},
@@ -48,11 +44,4 @@ var reasons = []struct {
 }
 
 // Reason is the metric label of a refusal.
-func Reason(err error) string {
-	for _, r := range reasons {
-		if errors.Is(err, r.err) {
-			return r.name
-		}
-	}
-	return "other"
-}
+func Reason(err error) string { return reasons.Of(err) }
