@@ -377,12 +377,9 @@ func registered(rs []vm.Receipt) uint64 {
 // parent's state.
 func (e *Engine) proofContext(parent *entry, lo consensus.Slot) consensus.VerifyContext {
 	return consensus.VerifyContext{
-		Seeds:  branchSeeds{tip: parent, lookahead: parent.params.Lookahead, genesis: e.genHash},
-		Claims: func(node peer.ID, _ consensus.Slot) (*consensus.ClaimSet, bool) { return ClaimSet(parent.state, node) },
-		PoolMember: func(pool []byte, node peer.ID) bool {
-			p, ok := parent.state.PoolOf(node)
-			return ok && bytes.Equal(p, pool)
-		},
+		Seeds:      branchSeeds{tip: parent, lookahead: parent.params.Lookahead, genesis: e.genHash},
+		Claims:     func(node peer.ID, _ consensus.Slot) (*consensus.ClaimSet, bool) { return ClaimSet(parent.state, node) },
+		PoolMember: func(pool []byte, node peer.ID) bool { return InPool(parent.state, pool, node) },
 		Block: func(h [32]byte) (consensus.BlockInfo, bool) {
 			for x := parent; x != nil && x.header.Height > 0 && x.header.Slot >= lo; x = x.parent {
 				if x.hash == h {
@@ -651,6 +648,12 @@ func descends(x, anc *entry) bool {
 		}
 	}
 	return false
+}
+
+// InPool reports whether node is a member of pool in state st.
+func InPool(st *vm.State, pool []byte, node peer.ID) bool {
+	p, ok := st.PoolOf(node)
+	return ok && bytes.Equal(p, pool)
 }
 
 // entityIn is what a node ranks as in state st: its pool, or itself.

@@ -60,28 +60,18 @@ func (b branchSeeds) Seed(t consensus.Slot) ([32]byte, bool) {
 // the head's branch: the slot's seed and the node's claims in the head
 // state. False when the seed is not fixed yet or the node claims nothing.
 func (e *Engine) StorageInputs(node peer.ID, slot consensus.Slot) ([32]byte, *consensus.ClaimSet, bool) {
-	head := e.entries[e.fc.Head().Hash()]
-	seed, ok := e.headSeeds().Seed(slot)
+	seed, ok := e.HeadSeed(slot)
 	if !ok {
 		return [32]byte{}, nil, false
 	}
-	set, ok := ClaimSet(head.state, node)
+	set, ok := ClaimSet(e.HeadState(), node)
 	return seed, set, ok
 }
 
-// headSeeds are the seeds of the head's branch.
-func (e *Engine) headSeeds() branchSeeds {
+// HeadSeed is the seed of slot t on the head's branch (storage
+// challenges, the schedule's tie-break): false when the branch's history
+// no longer reaches back to it.
+func (e *Engine) HeadSeed(t consensus.Slot) ([32]byte, bool) {
 	head := e.entries[e.fc.Head().Hash()]
-	return branchSeeds{tip: head, lookahead: head.params.Lookahead, genesis: e.genHash}
-}
-
-// GossipContext is what proofs arriving by gossip are checked against:
-// the head's branch (seeds, claims, executed blocks).
-func (e *Engine) GossipContext() consensus.VerifyContext {
-	head := e.entries[e.fc.Head().Hash()]
-	return consensus.VerifyContext{
-		Seeds:  e.headSeeds(),
-		Claims: func(node peer.ID, _ consensus.Slot) (*consensus.ClaimSet, bool) { return ClaimSet(head.state, node) },
-		Block:  e.BlockInfo,
-	}
+	return branchSeeds{tip: head, lookahead: head.params.Lookahead, genesis: e.genHash}.Seed(t)
 }

@@ -179,10 +179,12 @@ func (pp *proofPool) candidates() [][]byte {
 	return out
 }
 
-// prune drops proofs for slots before lo, and those in ids (included).
-func (pp *proofPool) prune(lo consensus.Slot, included map[[32]byte]struct{}) {
+// prune drops proofs for slots before lo: too old for any block. Proofs
+// a block already includes stay until then; the builder skips them (the
+// inclusion rules refuse a proof already on the branch).
+func (pp *proofPool) prune(lo consensus.Slot) {
 	for id, p := range pp.byID {
-		if _, inc := included[id]; inc || p.slot < lo {
+		if p.slot < lo {
 			delete(pp.byID, id)
 		}
 	}

@@ -342,7 +342,7 @@ func (s *Service) accept(ctx context.Context, b *consensus.Block, res chain.Resu
 		head := s.eng.HeadState()
 		s.pool.prune(head)
 		p := s.eng.HeadParams()
-		s.proofs.prune(consensus.Slot(max(int64(res.Head.Slot)-int64(p.AcceptWindow)-1, 0)), nil)
+		s.proofs.prune(consensus.Slot(max(int64(res.Head.Slot)-int64(p.AcceptWindow)-1, 0)))
 		s.met.head.Set(float64(res.Head.Height))
 		close(s.changed)
 		s.changed = make(chan struct{})
@@ -767,26 +767,12 @@ func (s *Service) BlockInfo(hash [32]byte) (consensus.BlockInfo, bool) {
 func (s *Service) GossipContext() consensus.VerifyContext {
 	return consensus.VerifyContext{
 		Seeds: lockedSeeds{s},
-		Claims: func(node peer.ID, slot consensus.Slot) (*consensus.ClaimSet, bool) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			return s.eng.GossipContext().Claims(node, slot)
+		Claims: func(node peer.ID, _ consensus.Slot) (*consensus.ClaimSet, bool) {
+			return chain.ClaimSet(s.headState(), node)
 		},
-		Block: s.BlockInfo,
-		PoolMember: func(pool []byte, node peer.ID) bool {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			p, ok := s.eng.HeadState().PoolOf(node)
-			return ok && string(p) == string(pool)
-		},
+		Block:      s.BlockInfo,
+		PoolMember: func(pool []byte, node peer.ID) bool { return chain.InPool(s.headState(), pool, node) },
 	}
-}
-
-// PoolOf is the pool node is in at the head.
-func (s *Service) PoolOf(node peer.ID) ([]byte, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.eng.HeadState().PoolOf(node)
 }
 
 // KeepPool makes the chain record this node in pool (empty: in none):
@@ -824,12 +810,20 @@ func (s *Service) KeepPool(ctx context.Context, pool []byte) {
 	}
 }
 
+// headState is the state after the head (immutable: it may be read
+// after the lock is released).
+func (s *Service) headState() *vm.State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.eng.HeadState()
+}
+
 type lockedSeeds struct{ s *Service }
 
 func (l lockedSeeds) Seed(t consensus.Slot) ([32]byte, bool) {
 	l.s.mu.Lock()
 	defer l.s.mu.Unlock()
-	return l.s.eng.GossipContext().Seeds.Seed(t)
+	return l.s.eng.HeadSeed(t)
 }
 
 // StorageInputs are this node's storage challenge inputs for slot (see

@@ -31,7 +31,7 @@ func (s *Service) Standing(entity consensus.EntityID) (Standing, error) {
 	}
 	st := Standing{TallySlot: uint64(r.Slot), Entities: len(r.Entries)}
 	st.Entry, st.Ranked = r.Entry(entity)
-	seed, ok := s.eng.GossipContext().Seeds.Seed(next)
+	seed, ok := s.eng.HeadSeed(next)
 	if !ok {
 		return st, nil
 	}
