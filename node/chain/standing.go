@@ -45,7 +45,8 @@ func (s *Service) Standing(entity consensus.EntityID) (Standing, error) {
 }
 
 // Schedule lists the leaders of the next n slots on the head's branch,
-// marking entity's place. Slots up to lookahead past the head are final
+// marking entity's place, in the form `lucid poot schedule` shows
+// without a chain. Slots up to lookahead past the head are final
 // (their seed block is in); later ones are projected as if no block came
 // before them.
 func (s *Service) Schedule(n int, entity consensus.EntityID) ([]poot.ScheduledSlot, error) {
@@ -63,13 +64,14 @@ func (s *Service) Schedule(n int, entity consensus.EntityID) ([]poot.ScheduledSl
 		if err != nil {
 			return nil, err
 		}
-		ss := poot.ScheduledSlot{Slot: uint64(t), Start: p.SlotStart(t), Primary: entityText(l.Primary),
+		ss := poot.ScheduledSlot{Slot: uint64(t), Start: p.SlotStart(t), Primary: poot.EntityText(l.Primary),
 			Final: uint64(t) <= uint64(head.Slot)+p.Lookahead}
 		if l.Primary == "" {
-			ss.Primary = s.cfg.Genesis.Bootstrap.String() // the bootstrap node leads slots nobody is eligible for
+			// The bootstrap node leads slots nobody is eligible for.
+			ss.Primary = poot.EntityText(consensus.NodeEntity(s.cfg.Genesis.Bootstrap))
 		}
 		for _, f := range l.Fallbacks {
-			ss.Fallbacks = append(ss.Fallbacks, entityText(f))
+			ss.Fallbacks = append(ss.Fallbacks, poot.EntityText(f))
 		}
 		if r, ok := l.Rank(entity); ok {
 			ss.MyRank, ss.Mine = r+1, r == 0

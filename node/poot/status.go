@@ -169,9 +169,9 @@ func (s *Service) Schedule(n int) ([]ScheduledSlot, error) {
 	}
 	out := make([]ScheduledSlot, 0, n)
 	for _, l := range leaders {
-		ss := ScheduledSlot{Slot: uint64(l.Slot), Start: p.SlotStart(l.Slot), Primary: entityText(l.Primary), Final: l.Slot < finalUpTo}
+		ss := ScheduledSlot{Slot: uint64(l.Slot), Start: p.SlotStart(l.Slot), Primary: EntityText(l.Primary), Final: l.Slot < finalUpTo}
 		for _, f := range l.Fallbacks {
-			ss.Fallbacks = append(ss.Fallbacks, entityText(f))
+			ss.Fallbacks = append(ss.Fallbacks, EntityText(f))
 		}
 		if r, ok := l.Rank(s.entity); ok {
 			ss.MyRank, ss.Mine = r+1, r == 0
@@ -181,7 +181,9 @@ func (s *Service) Schedule(n int) ([]ScheduledSlot, error) {
 	return out, nil
 }
 
-func entityText(e consensus.EntityID) string {
+// EntityText shows an entity in `lucid poot` output ("node:<peer ID>",
+// "pool:<hex>"); "" for none.
+func EntityText(e consensus.EntityID) string {
 	if e == "" {
 		return ""
 	}
