@@ -3,8 +3,6 @@ package chain
 import (
 	"encoding/hex"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -12,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/lucidnet/lucid/consensus"
+	"github.com/lucidnet/lucid/internal/golden"
 	"github.com/lucidnet/lucid/vm"
 )
 
@@ -22,7 +21,6 @@ import (
 // when an encoding, a hash domain, the schedule or an execution rule
 // does; such a change splits the network and needs a review of the diff.
 // Rewrite with: go test ./chain -run Golden -update
-var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 const genesis10Path = "testdata/genesis10.golden"
 
@@ -102,16 +100,7 @@ func TestGoldenGenesis10(t *testing.T) {
 		t.Fatal(err)
 	}
 	gotBytes = append(gotBytes, '\n')
-	if *updateGolden || os.Getenv("LUCID_UPDATE_GOLDEN") == "1" {
-		if err := os.WriteFile(filepath.FromSlash(genesis10Path), gotBytes, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("rewrote %s", genesis10Path)
-	}
-	want, err := os.ReadFile(filepath.FromSlash(genesis10Path))
-	if err != nil {
-		t.Fatalf("missing golden file (go test ./chain -run Golden -update): %v", err)
-	}
+	want := golden.Bytes(t, filepath.FromSlash(genesis10Path), gotBytes)
 	if string(want) != string(gotBytes) {
 		t.Fatalf("regenerated chain differs from %s:\n got %s\nwant %s", genesis10Path, gotBytes, want)
 	}

@@ -2,14 +2,13 @@ package consensus
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/lucidnet/lucid/internal/golden"
 	"github.com/stretchr/testify/require"
 )
 
@@ -94,15 +93,8 @@ func TestBlockRoundTripAndGolden(t *testing.T) {
 		"empty_proof_root": hex.EncodeToString(hexHash(ProofRoot(nil))),
 	}
 	path := filepath.Join("testdata", "block-golden.json")
-	if *updateGolden || os.Getenv("LUCID_UPDATE_GOLDEN") == "1" {
-		out, err := json.MarshalIndent(got, "", "  ")
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(path, append(out, '\n'), 0o644))
-	}
-	raw, err := os.ReadFile(path)
-	require.NoError(t, err, "missing golden file; run go test -run Golden -update ./consensus/")
 	var want map[string]string
-	require.NoError(t, json.Unmarshal(raw, &want))
+	golden.JSON(t, path, got, &want)
 	require.Equal(t, want, got, "block encoding or hash changed: a consensus change")
 	wantEnc, err := hex.DecodeString(want["block"])
 	require.NoError(t, err)

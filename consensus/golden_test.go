@@ -2,13 +2,11 @@ package consensus
 
 import (
 	"encoding/hex"
-	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/lucidnet/lucid/internal/golden"
 	"github.com/stretchr/testify/require"
 )
 
@@ -20,7 +18,6 @@ import (
 // Run with -update (or LUCID_UPDATE_GOLDEN=1) to rewrite the file after
 // an intended change and review the diff: nodes on the old rules would
 // disagree with the new ones, so it needs a new version or a fork slot.
-var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 type goldenFile struct {
 	Description    string            `json:"description"`
@@ -140,16 +137,8 @@ func TestGolden(t *testing.T) {
 	}
 
 	path := filepath.Join("testdata", "golden.json")
-	if *updateGolden || os.Getenv("LUCID_UPDATE_GOLDEN") == "1" {
-		b, err := json.MarshalIndent(got, "", "  ")
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o644))
-		t.Logf("rewrote %s", path)
-	}
-	b, err := os.ReadFile(path)
-	require.NoError(t, err, "missing golden file; run go test -run Golden -update ./consensus/")
 	var want goldenFile
-	require.NoError(t, json.Unmarshal(b, &want))
+	golden.JSON(t, path, got, &want)
 	require.Equal(t, want, got)
 
 	// The checked-in bytes decode and re-encode to themselves.

@@ -2,12 +2,10 @@ package crdt
 
 import (
 	"encoding/hex"
-	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/lucidnet/lucid/internal/golden"
 	"github.com/stretchr/testify/require"
 )
 
@@ -18,7 +16,6 @@ import (
 // -update (or LUCID_UPDATE_GOLDEN=1) to rewrite the file after an intended
 // change, and review the diff: old nodes will not understand the new
 // format, so it needs a new version number.
-var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 type goldenDelta struct {
 	Description string `json:"description"`
@@ -51,16 +48,8 @@ func TestGoldenDelta(t *testing.T) {
 		Snapshot:   hex.EncodeToString(m.Snapshot()),
 	}
 	path := filepath.Join("testdata", "golden-delta.json")
-	if *updateGolden || os.Getenv("LUCID_UPDATE_GOLDEN") == "1" {
-		b, err := json.MarshalIndent(got, "", "  ")
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o644))
-		t.Logf("rewrote %s", path)
-	}
-	b, err := os.ReadFile(path)
-	require.NoError(t, err, "missing golden file; run go test -run Golden -update ./crdt/")
 	var want goldenDelta
-	require.NoError(t, json.Unmarshal(b, &want))
+	golden.JSON(t, path, got, &want)
 	require.Equal(t, want, got)
 
 	// The checked-in bytes decode, and re-encode to themselves.

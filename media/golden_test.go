@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lucidnet/lucid/internal/golden"
 	"github.com/lucidnet/lucid/sessions"
 )
 
@@ -29,27 +28,6 @@ import (
 // compress at the version in go.mod); an upgrade that changes its output
 // fails TestGoldenChunk while old chunks still open, which the test also
 // checks.
-var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata")
-
-func shouldUpdate() bool { return *updateGolden || os.Getenv("LUCID_UPDATE_GOLDEN") == "1" }
-
-// golden writes v to testdata/name when updating, and otherwise decodes
-// the file into out.
-func golden(t *testing.T, name string, v, out any) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if shouldUpdate() {
-		b, err := json.MarshalIndent(v, "", "  ")
-		require.NoError(t, err)
-		require.NoError(t, os.MkdirAll("testdata", 0o755))
-		require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o644))
-		t.Logf("rewrote %s", path)
-	}
-	b, err := os.ReadFile(path)
-	require.NoError(t, err, "missing golden file; run go test -run Golden -update ./media/")
-	require.NoError(t, json.Unmarshal(b, out))
-}
-
 func h(b []byte) string { return hex.EncodeToString(b) }
 
 type goldenChunkFile struct {
@@ -110,7 +88,7 @@ func buildChunkVectors(t *testing.T) goldenChunkFile {
 
 func TestGoldenChunk(t *testing.T) {
 	var f goldenChunkFile
-	golden(t, "golden-chunk.json", buildChunkVectors(t), &f)
+	golden.JSON(t, filepath.Join("testdata", "golden-chunk.json"), buildChunkVectors(t), &f)
 	require.NotEmpty(t, f.Vectors)
 	for _, v := range f.Vectors {
 		t.Run(v.Name, func(t *testing.T) {
@@ -188,7 +166,7 @@ func buildMerkleVectors(t *testing.T) goldenMerkleFile {
 
 func TestGoldenMerkle(t *testing.T) {
 	var f goldenMerkleFile
-	golden(t, "golden-merkle.json", buildMerkleVectors(t), &f)
+	golden.JSON(t, filepath.Join("testdata", "golden-merkle.json"), buildMerkleVectors(t), &f)
 	require.Len(t, f.Trees, 8)
 	for _, tr := range f.Trees {
 		leaves := make([][32]byte, tr.Count)
@@ -246,7 +224,7 @@ func buildKeyVector(t *testing.T) goldenKeyFile {
 
 func TestGoldenKeyWrap(t *testing.T) {
 	var f goldenKeyFile
-	golden(t, "golden-keywrap.json", buildKeyVector(t), &f)
+	golden.JSON(t, filepath.Join("testdata", "golden-keywrap.json"), buildKeyVector(t), &f)
 	id, err := ParseIdentity(f.Identity)
 	require.NoError(t, err)
 	pub, err := ParseRecipient(f.Recipient)
@@ -331,7 +309,7 @@ func buildManifestVector(t *testing.T) goldenManifestFile {
 
 func TestGoldenManifest(t *testing.T) {
 	var f goldenManifestFile
-	golden(t, "golden-manifest.json", buildManifestVector(t), &f)
+	golden.JSON(t, filepath.Join("testdata", "golden-manifest.json"), buildManifestVector(t), &f)
 	m, err := DecodeManifest(mustHex(t, f.Encoded))
 	require.NoError(t, err)
 	hash := m.Hash()

@@ -3,13 +3,11 @@ package vm
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/lucidnet/lucid/internal/golden"
 	"github.com/stretchr/testify/require"
 )
 
@@ -19,7 +17,6 @@ import (
 // does not depend on randomness. Rewrite with -update (or
 // LUCID_UPDATE_GOLDEN=1) only for an intended change: nodes on the old
 // rules would compute other roots.
-var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 type goldenBlock struct {
 	Height       uint64   `json:"height"`
@@ -191,15 +188,8 @@ func (c *chain) goldenBlocks(steps []goldenStep) []goldenBlock {
 
 func checkGolden(t *testing.T, path string, got goldenFile) {
 	t.Helper()
-	if *updateGolden || os.Getenv("LUCID_UPDATE_GOLDEN") == "1" {
-		b, err := json.MarshalIndent(got, "", "  ")
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o644))
-	}
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
 	var want goldenFile
-	require.NoError(t, json.Unmarshal(b, &want))
+	golden.JSON(t, path, got, &want)
 	require.Equal(t, want, got)
 
 	// Replaying the file's transactions on a fresh genesis gives its roots.
@@ -208,6 +198,7 @@ func checkGolden(t *testing.T, path string, got goldenFile) {
 	for _, gb := range want.Blocks {
 		in := BlockInput{Height: gb.Height, Slot: gb.Slot, Eligible: []peer.ID{
 			newActor(t, "golden-0").id, newActor(t, "golden-1").id, newActor(t, "golden-2").id}}
+		var err error
 		in.Proposer, err = peer.Decode(gb.Proposer)
 		require.NoError(t, err)
 		for _, h := range gb.Txs {
