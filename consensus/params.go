@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/lucidnet/lucid/internal/edsig"
 )
 
 // Slot numbers slots since Params.Genesis: slot s covers
@@ -139,7 +141,7 @@ const (
 	maxUnixMillis       = 253402300799999 // 9999-12-31T23:59:59.999Z
 	maxTallyEntries     = 1 << 20
 	maxScheduleSlots    = 1 << 16
-	sigLen              = 64
+	sigLen              = edsig.Size
 	maxClaimChunksTotal = 1 << 40
 )
 

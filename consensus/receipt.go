@@ -2,11 +2,13 @@ package consensus
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/lucidnet/lucid/internal/edsig"
 	"github.com/lucidnet/lucid/sessions"
 )
 
@@ -155,42 +157,27 @@ func (r MeteringReceipt) Verify() error {
 // signWith signs msg with priv after checking that priv is the Ed25519 key
 // of want.
 func signWith(priv crypto.PrivKey, want peer.ID, msg []byte) ([]byte, error) {
-	if priv == nil {
-		return nil, errf(ErrInvalidArgument, "nil private key")
+	sig, err := edsig.Sign(priv, want, msg)
+	switch {
+	case err == nil:
+		return sig, nil
+	case errors.Is(err, edsig.ErrNotEd25519):
+		return nil, errf(ErrUnsupportedKey, "%v", err)
+	case errors.Is(err, edsig.ErrSign):
+		return nil, fmt.Errorf("consensus: %w", err)
 	}
-	if priv.Type() != crypto.Ed25519 {
-		return nil, errf(ErrUnsupportedKey, "key type %s, want Ed25519", priv.Type())
-	}
-	id, err := peer.IDFromPrivateKey(priv)
-	if err != nil {
-		return nil, errf(ErrInvalidArgument, "deriving peer ID: %v", err)
-	}
-	if id != want {
-		return nil, errf(ErrInvalidArgument, "key belongs to %s, not %s", id, want)
-	}
-	sig, err := priv.Sign(msg)
-	if err != nil {
-		return nil, fmt.Errorf("consensus: signing: %w", err)
-	}
-	return sig, nil
+	return nil, errf(ErrInvalidArgument, "%v", err)
 }
 
 // verifySig checks an Ed25519 signature by the key embedded in id; bad is
 // the sentinel for a signature that does not verify.
 func verifySig(id peer.ID, msg, sig []byte, bad error) error {
-	pub, err := id.ExtractPublicKey()
-	if err != nil {
-		return errf(ErrUnsupportedKey, "%s: %v", id, err)
+	err := edsig.Verify(id, msg, sig)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, edsig.ErrBadSignature):
+		return errf(bad, "%v", err)
 	}
-	if pub.Type() != crypto.Ed25519 {
-		return errf(ErrUnsupportedKey, "%s: key type %s, want Ed25519", id, pub.Type())
-	}
-	if len(sig) != sigLen {
-		return errf(bad, "by %s: %d-byte signature", id, len(sig))
-	}
-	ok, err := pub.Verify(msg, sig)
-	if err != nil || !ok {
-		return errf(bad, "by %s", id)
-	}
-	return nil
+	return errf(ErrUnsupportedKey, "%v", err)
 }

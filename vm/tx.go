@@ -2,12 +2,14 @@ package vm
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/lucidnet/lucid/internal/edsig"
 )
 
 // TxVersion is the only transaction encoding version this package reads.
@@ -27,7 +29,7 @@ const (
 	MaxParamNameLen = 64
 	MaxPoolLen      = 64 // SetPool pool ID; also a pool entity's ID
 	MaxChunkCount   = 1<<32 - 1
-	sigLen          = 64
+	sigLen          = edsig.Size
 )
 
 // MaxClaimChunkSize bounds one sealed chunk size of a ClaimStorage, as
@@ -424,36 +426,19 @@ func (t *Tx) Sign(priv crypto.PrivKey) error {
 func (t *Tx) VerifySignature() error { return verifySig(t.Sender, t.SigningBytes(), t.Sig) }
 
 func signWith(priv crypto.PrivKey, want peer.ID, msg []byte) ([]byte, error) {
-	if priv == nil || priv.Type() != crypto.Ed25519 {
-		return nil, errf(ErrInvalidArgument, "signing key must be Ed25519")
+	sig, err := edsig.Sign(priv, want, msg)
+	switch {
+	case err == nil:
+		return sig, nil
+	case errors.Is(err, edsig.ErrSign):
+		return nil, fmt.Errorf("vm: %w", err)
 	}
-	id, err := peer.IDFromPrivateKey(priv)
-	if err != nil {
-		return nil, errf(ErrInvalidArgument, "deriving peer ID: %v", err)
-	}
-	if id != want {
-		return nil, errf(ErrInvalidArgument, "key belongs to %s, not %s", id, want)
-	}
-	sig, err := priv.Sign(msg)
-	if err != nil {
-		return nil, fmt.Errorf("vm: signing: %w", err)
-	}
-	return sig, nil
+	return nil, errf(ErrInvalidArgument, "%v", err)
 }
 
 func verifySig(id peer.ID, msg, sig []byte) error {
-	pub, err := id.ExtractPublicKey()
-	if err != nil {
-		return errf(ErrBadSignature, "%s: no embedded key: %v", id, err)
-	}
-	if pub.Type() != crypto.Ed25519 {
-		return errf(ErrBadSignature, "%s: key type %s, want Ed25519", id, pub.Type())
-	}
-	if len(sig) != sigLen {
-		return errf(ErrBadSignature, "by %s: %d-byte signature", id, len(sig))
-	}
-	if ok, err := pub.Verify(msg, sig); err != nil || !ok {
-		return errf(ErrBadSignature, "by %s", id)
+	if err := edsig.Verify(id, msg, sig); err != nil {
+		return errf(ErrBadSignature, "%v", err)
 	}
 	return nil
 }
